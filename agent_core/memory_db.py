@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -81,14 +82,50 @@ def m001_conversations_and_traces(conn: sqlite3.Connection) -> None:
             completion_tokens INTEGER NOT NULL DEFAULT 0,
             started_at REAL NOT NULL,
             duration_ms REAL NOT NULL DEFAULT 0,
+            extra_json TEXT NOT NULL DEFAULT '{}',
             PRIMARY KEY (trace_id, idx)
         );
         """
     )
 
 
+def m002_permissions_and_audit(conn: sqlite3.Connection) -> None:
+    # AUTOINCREMENT: a revoked rule's id is never reused, so "permissions revoke 3" typed
+    # from an old listing cannot hit a newer rule.
+    run_script(
+        conn,
+        """
+        CREATE TABLE permission_rules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tool TEXT NOT NULL,
+            path_prefix TEXT,
+            arg_patterns_json TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX permission_rules_tool ON permission_rules(tool);
+        CREATE TABLE tool_audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at REAL NOT NULL,
+            tool TEXT NOT NULL,
+            risk TEXT,
+            arguments_json TEXT NOT NULL,
+            decision TEXT,
+            rule TEXT,
+            answer TEXT,
+            status TEXT NOT NULL,
+            observation TEXT NOT NULL DEFAULT '',
+            duration_ms REAL NOT NULL DEFAULT 0,
+            trace_id TEXT
+        );
+        CREATE INDEX tool_audit_created ON tool_audit(created_at);
+        CREATE INDEX tool_audit_trace ON tool_audit(trace_id);
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_conversations_and_traces,
+    m002_permissions_and_audit,
 ]
 
 
@@ -101,6 +138,18 @@ def connect(path: Path | str) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One IMMEDIATE transaction on an autocommit connection: all or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:
@@ -131,17 +180,12 @@ def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> list[str]:
     if pending and done and db_path is not None:
         backup(conn, db_path)
     for migration in pending:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             migration(conn)
             conn.execute(
                 "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
                 (migration.__name__, time.time()),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return [m.__name__ for m in pending]
 
 

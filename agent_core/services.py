@@ -1,0 +1,157 @@
+"""The composition root: builds every service from config, lazily, in one place.
+
+The CLI and the GUI talk only to :class:`Services`. Heavy things (the model) are built on
+first use, so ``jackdaw traces list`` never loads a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from functools import cached_property
+from pathlib import Path
+
+from agent_core.agent import Agent
+from agent_core.config import Config, Paths
+from agent_core.conversations import ConversationStore
+from agent_core.memory_db import open_memory_db
+from agent_core.prompting import PromptBuilder
+from agent_core.session import ChatSession
+from agent_core.traces import TraceStore
+from models.chat import ChatBackend, GenerationSettings
+from models.discovery import resolve_chat_model
+from models.errors import JackdawError
+from models.secrets import SecretStore
+from tools.base import Risk, Tool, ToolRegistry
+from tools.executor import ToolExecutor
+
+log = logging.getLogger("jackdaw")
+
+
+class Services:
+    def __init__(
+        self,
+        paths: Paths | None = None,
+        config: Config | None = None,
+        *,
+        model_override: str | None = None,
+    ) -> None:
+        self.paths = paths or Paths.from_env()
+        self.config = config or Config.load(self.paths.config_file)
+        if model_override:
+            self.config.model.path = str(Path(model_override).expanduser())
+            self.config.model.backend = "local"
+
+    def save_config(self) -> None:
+        self.config.save(self.paths.config_file)
+
+    # -- storage -----------------------------------------------------------------------------
+    @cached_property
+    def memory(self) -> sqlite3.Connection:
+        return open_memory_db(self.paths.memory_db)
+
+    @cached_property
+    def traces(self) -> TraceStore:
+        return TraceStore(self.memory)
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        return ConversationStore(self.memory)
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        return SecretStore()
+
+    # -- tools -------------------------------------------------------------------------------
+    @cached_property
+    def tool_registry(self) -> ToolRegistry:
+        return ToolRegistry([_current_datetime_tool()])
+
+    @cached_property
+    def tool_executor(self) -> ToolExecutor:
+        return ToolExecutor(self.tool_registry)
+
+    # -- models ------------------------------------------------------------------------------
+    @property
+    def chat_model_path(self) -> Path:
+        return resolve_chat_model(self.config.model.path)
+
+    @cached_property
+    def chat_backend(self) -> ChatBackend:
+        model = self.config.model
+        if model.backend == "openai":
+            from models.openai_backend import OpenAICompatibleBackend
+
+            server = self.config.server
+            api_key = self.secrets.get(server.api_key_name) if server.api_key_name else None
+            return OpenAICompatibleBackend(
+                server.base_url,
+                server.model,
+                api_key=api_key,
+                timeout_s=server.timeout_s,
+                context_size=model.n_ctx,
+            )
+        if model.backend != "local":
+            raise JackdawError(
+                f"Unknown model backend {model.backend!r}.",
+                hint='Set [model] backend to "local" or "openai" in config.toml.',
+            )
+        from models.llama_backend import LlamaCppBackend
+
+        return LlamaCppBackend(
+            self.chat_model_path,
+            n_ctx=model.n_ctx,
+            n_threads=model.n_threads,
+            gpu_layers=model.gpu_layers,
+        )
+
+    @property
+    def generation_settings(self) -> GenerationSettings:
+        model = self.config.model
+        return GenerationSettings(
+            temperature=model.temperature, seed=model.seed, max_tokens=model.max_answer_tokens
+        )
+
+    # -- the agent ---------------------------------------------------------------------------
+    @cached_property
+    def agent(self) -> Agent:
+        agent_config = self.config.agent
+        builder = PromptBuilder(
+            count_tokens=self.chat_backend.count_tokens,
+            system_budget=agent_config.system_budget_tokens,
+            history_budget=agent_config.history_budget_tokens,
+            retrieval_budget=agent_config.retrieval_budget_tokens,
+        )
+        return Agent(
+            self.chat_backend,
+            self.tool_executor,
+            self.traces,
+            builder,
+            self.generation_settings,
+            max_steps=agent_config.max_steps,
+        )
+
+    def session(self, conversation_id: str | None = None) -> ChatSession:
+        return ChatSession(self.agent, self.conversations, conversation_id)
+
+    def close(self) -> None:
+        """Free the model explicitly (llama-cpp-python's finaliser misbehaves at exit)."""
+        backend = self.__dict__.pop("chat_backend", None)
+        if backend is not None:
+            backend.close()
+        memory = self.__dict__.pop("memory", None)
+        if memory is not None:
+            memory.close()
+
+
+def _current_datetime_tool() -> Tool:
+    # Until the built-in tool set lands (tools issue), the agent has one read-only tool.
+    from datetime import datetime
+
+    return Tool(
+        name="current_datetime",
+        description="The current local date and time (ISO 8601).",
+        parameters={"type": "object", "properties": {}, "additionalProperties": False},
+        risk=Risk.READ,
+        function=lambda: datetime.now().astimezone().isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,225 @@
+"""``ChatBackend`` on llama-cpp-python: a local GGUF, CPU or GPU offload.
+
+We format the prompt ourselves with the chat template from the GGUF metadata (the same
+Jinja2 formatter llama-cpp-python uses), tokenize it once, and stream completion tokens. That
+gives the exact prompt for the trace, an exact token count before generating (so a prompt
+that cannot fit is refused with a clear error instead of failing inside llama.cpp), and
+keeps llama.cpp's prefix cache warm across turns: an unchanged prompt prefix is not re-read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from models.chat import ChatResult, GenerationSettings, Message, TextCallback
+from models.errors import (
+    ContextTooSmallError,
+    ModelLoadError,
+    UnsupportedArchitectureError,
+)
+from models.gguf_info import ModelInfo, model_info
+
+log = logging.getLogger("jackdaw.models")
+
+# A reply needs room: refuse prompts that leave fewer tokens than this for the answer.
+MIN_REPLY_TOKENS = 16
+# Used when a GGUF carries no chat template (rare for instruct models): ChatML.
+FALLBACK_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+_cpu_fallback_noted = False
+
+
+def default_threads() -> int:
+    # llama-cpp-python's default is half the CPUs; on small machines all of them is faster.
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def gpu_offload_supported() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def resolve_gpu_layers(setting: str | int) -> int:
+    """Map the config value (auto | all | 0 | N) to llama.cpp's n_gpu_layers.
+
+    Without GPU support in this build (or no GPU found), fall back to the CPU; say so once
+    when the user asked for offload explicitly (``auto`` just means "if there is one").
+    """
+    global _cpu_fallback_noted
+    text = str(setting).strip().lower()
+    if text in ("0", "cpu", "none"):
+        return 0
+    if not gpu_offload_supported():
+        if text != "auto" and not _cpu_fallback_noted:
+            log.warning(
+                "GPU offload is not available (this llama-cpp-python build has no GPU support, "
+                "or no GPU was found): running on the CPU."
+            )
+            _cpu_fallback_noted = True
+        return 0
+    if text in ("auto", "all", "-1"):
+        return -1
+    try:
+        return max(0, int(text))
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"gpu_layers should be auto, all, 0 or a number, not {setting!r}",
+            hint="Fix [model] gpu_layers in config.toml.",
+        ) from exc
+
+
+class LlamaCppBackend:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 0,
+        gpu_layers: str | int = "auto",
+        info: ModelInfo | None = None,
+    ) -> None:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._info = info or model_info(path)  # validates the file before llama.cpp sees it
+        self.gpu_layers = resolve_gpu_layers(gpu_layers)
+        try:
+            self._llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or default_threads(),
+                n_gpu_layers=self.gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise self._load_error(exc) from exc
+        self._lock = threading.Lock()  # one inference lane: llama.cpp contexts are not thread-safe
+        self._grammars: dict[str, Any] = {}
+        template = self._llama.metadata.get("tokenizer.chat_template") or FALLBACK_TEMPLATE
+        eos_id, bos_id = self._llama.token_eos(), self._llama.token_bos()
+        self._eos = self._llama._model.token_get_text(eos_id) if eos_id != -1 else ""
+        bos = self._llama._model.token_get_text(bos_id) if bos_id != -1 else ""
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=self._eos, bos_token=bos, add_generation_prompt=True
+        )
+
+    def _load_error(self, exc: Exception) -> Exception:
+        arch = self._info.architecture
+        return UnsupportedArchitectureError(
+            f"llama.cpp could not load {self._info.path} (architecture {arch!r}): {exc}. "
+            "The file itself is complete, so this llama.cpp build most likely does not "
+            f"support the {arch!r} architecture, or the model needs more memory than is free."
+        )
+
+    # -- ChatBackend -------------------------------------------------------------------------
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def context_size(self) -> int:
+        return int(self._llama.n_ctx())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def format_prompt(self, messages: list[Message]) -> tuple[str, list[int], list[str]]:
+        formatted = self._formatter(messages=messages)
+        tokens = self._llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
+        return formatted.prompt, tokens, [s for s in stop if s]
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        return len(self.format_prompt(messages)[1])
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def chat(
+        self,
+        messages: list[Message],
+        settings: GenerationSettings,
+        *,
+        response_schema: dict[str, Any] | None = None,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ChatResult:
+        prompt, tokens, stop = self.format_prompt(messages)
+        room = self.context_size - len(tokens)
+        if room < MIN_REPLY_TOKENS:
+            raise ContextTooSmallError(
+                f"The prompt needs {len(tokens)} tokens but the model's context holds "
+                f"{self.context_size} (and the answer needs room too)."
+            )
+        grammar = self._grammar(response_schema) if response_schema else None
+        with self._lock:
+            started = time.perf_counter()
+            first_token_ms = 0.0
+            pieces: list[str] = []
+            n_completion = 0
+            finish = "stop"
+            stream = self._llama.create_completion(
+                tokens,
+                max_tokens=min(settings.max_tokens, room),
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                top_k=settings.top_k,
+                repeat_penalty=settings.repeat_penalty,
+                seed=settings.seed,
+                stop=stop,
+                grammar=grammar,
+                stream=True,
+            )
+            try:
+                for chunk in stream:
+                    if cancel is not None and cancel.is_set():
+                        finish = "cancelled"
+                        break
+                    choice = chunk["choices"][0]  # type: ignore[index]
+                    piece = choice["text"]
+                    if not first_token_ms:
+                        first_token_ms = (time.perf_counter() - started) * 1000
+                    n_completion += 1
+                    if piece:
+                        pieces.append(piece)
+                        if on_text is not None:
+                            on_text(piece)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+            finally:
+                stream.close()  # type: ignore[union-attr]
+            duration_ms = (time.perf_counter() - started) * 1000
+        text = "".join(pieces)
+        return ChatResult(
+            text=text,
+            prompt_tokens=len(tokens),
+            completion_tokens=n_completion,
+            finish_reason=finish,
+            duration_ms=duration_ms,
+            first_token_ms=first_token_ms or duration_ms,
+            prompt=prompt,
+        )
+
+    def close(self) -> None:
+        llama = getattr(self, "_llama", None)
+        if llama is not None:
+            llama.close()
+            self._llama = None  # type: ignore[assignment]

@@ -1,0 +1,205 @@
+"""The agent loop, driven by a scripted backend: every branch of observe -> decide -> act."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from agent_core.agent import Agent, AgentEvent
+from agent_core.memory_db import open_memory_db
+from agent_core.prompting import Passage, PromptBuilder, Turn
+from agent_core.traces import TraceStore
+from models.chat import GenerationSettings
+from tests.fakes import ScriptedBackend, call, final
+from tools.base import Risk, Tool, ToolRegistry
+from tools.executor import ToolExecutor
+
+
+def add_tool() -> Tool:
+    return Tool(
+        name="add",
+        description="Add two integers.",
+        parameters={
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+            "additionalProperties": False,
+        },
+        risk=Risk.READ,
+        function=lambda a, b: a + b,
+    )
+
+
+def broken_tool() -> Tool:
+    def explode() -> str:
+        raise OSError("disk on fire")
+
+    return Tool("explode", "Always fails.", {"type": "object", "properties": {}}, Risk.READ, explode)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TraceStore:
+    return TraceStore(open_memory_db(tmp_path / "memory.db"))
+
+
+def make_agent(backend: ScriptedBackend, store: TraceStore, tools=None, **kw) -> Agent:
+    registry = ToolRegistry(tools if tools is not None else [add_tool(), broken_tool()])
+    return Agent(
+        backend,
+        ToolExecutor(registry),
+        store,
+        PromptBuilder(count_tokens=backend.count_tokens),
+        GenerationSettings(temperature=0, seed=7),
+        **kw,
+    )
+
+
+def test_final_answer_in_one_step(store: TraceStore) -> None:
+    backend = ScriptedBackend([final("Paris.")])
+    trace = make_agent(backend, store).run("Capital of France?")
+    assert trace.status == "ok"
+    assert trace.final_answer == "Paris."
+    assert [s.kind for s in trace.steps] == ["final"]
+    # The request carried the schema, and the answer satisfies it.
+    schema = backend.requests[0]["schema"]
+    jsonschema.validate({"action": "final_answer", "answer": "Paris."}, schema)
+    assert store.get(trace.id).final_answer == "Paris."
+
+
+def test_tool_call_then_answer(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("add", a=2, b=3), final("5")])
+    events: list[AgentEvent] = []
+    trace = make_agent(backend, store).run("2+3?", on_event=events.append)
+    assert trace.status == "ok" and trace.final_answer == "5"
+    first = trace.steps[0]
+    assert (first.kind, first.tool_name, first.tool_args) == ("tool_call", "add", {"a": 2, "b": 3})
+    assert first.tool_outcome["status"] == "ok" and first.observation == "5"
+    # The observation is fed back on the next turn.
+    assert "Result of add:\n5" in backend.requests[1]["messages"][-1]["content"]
+    assert [e.kind for e in events if e.kind.startswith("tool")] == ["tool_call", "tool_result"]
+
+
+def test_unknown_tool_is_fed_back_and_model_retries(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("rm_rf"), final("sorry")])
+    trace = make_agent(backend, store).run("delete everything")
+    assert trace.steps[0].kind == "mistake"
+    assert "no tool named 'rm_rf'" in trace.steps[0].observation
+    assert "no tool named 'rm_rf'" in backend.requests[1]["messages"][-1]["content"]
+    assert trace.final_answer == "sorry"
+
+
+def test_invalid_arguments_are_fed_back(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("add", a="two", b=3), call("add", a=2, b=3), final("5")])
+    trace = make_agent(backend, store).run("2+3?")
+    assert trace.steps[0].kind == "mistake"
+    assert trace.steps[0].tool_outcome["status"] == "invalid_arguments"
+    assert "'two' is not of type 'integer'" in trace.steps[0].observation
+    assert trace.steps[1].tool_outcome["status"] == "ok"
+    assert trace.final_answer == "5"
+
+
+def test_unparseable_output_is_a_model_mistake(store: TraceStore) -> None:
+    backend = ScriptedBackend(["I think the answer is 4", '["not", "an object"]', final("4")])
+    trace = make_agent(backend, store).run("2+2?")
+    assert [s.kind for s in trace.steps] == ["mistake", "mistake", "final"]
+    assert "not valid JSON" in trace.steps[0].error
+    assert trace.final_answer == "4"
+
+
+def test_failing_tool_becomes_an_observation(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("explode"), final("the tool failed")])
+    trace = make_agent(backend, store).run("go")
+    assert trace.steps[0].tool_outcome["status"] == "error"
+    assert "disk on fire" in trace.steps[0].observation
+    assert trace.status == "ok"
+
+
+def test_step_budget_exhausted(store: TraceStore) -> None:
+    outputs = [call("add", a=i, b=1) for i in range(3)]
+    backend = ScriptedBackend(outputs)
+    trace = make_agent(backend, store, max_steps=3).run("loop forever")
+    assert trace.status == "budget_exhausted"
+    assert len(trace.steps) == 3
+    assert "3 steps" in trace.final_answer
+    # The last step was only allowed to answer.
+    last_schema = backend.requests[-1]["schema"]
+    assert "anyOf" not in last_schema and last_schema["properties"]["action"]["const"] == "final_answer"
+    assert "anyOf" in backend.requests[0]["schema"]
+
+
+def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
+    calls: list[int] = []
+    tool = add_tool()
+    counting = Tool(tool.name, tool.description, tool.parameters, tool.risk,
+                    lambda a, b: calls.append(1) or a + b)  # fmt: skip
+    backend = ScriptedBackend([call("add", a=1, b=1), call("add", a=1, b=1), final("2")])
+    trace = make_agent(backend, store, tools=[counting]).run("1+1")
+    assert len(calls) == 1
+    assert trace.steps[1].kind == "repeat"
+    assert "anyOf" not in backend.requests[2]["schema"]  # forced to answer
+    assert trace.final_answer == "2"
+
+
+def test_cancellation_stops_between_tokens(store: TraceStore) -> None:
+    backend = ScriptedBackend([final("a long answer that the user stops")], cancel_after_chars=40)
+    cancel = threading.Event()
+    streamed: list[str] = []
+    trace = make_agent(backend, store).run("talk", on_text=streamed.append, cancel=cancel)
+    assert trace.status == "cancelled"
+    assert trace.steps[-1].kind == "cancelled"
+    assert trace.final_answer and "".join(streamed) == trace.final_answer
+    assert len(trace.final_answer) < len("a long answer that the user stops")
+    assert store.get(trace.id).status == "cancelled"
+
+
+def test_cancel_before_start_runs_nothing(store: TraceStore) -> None:
+    backend = ScriptedBackend([final("x")])
+    cancel = threading.Event()
+    cancel.set()
+    trace = make_agent(backend, store).run("q", cancel=cancel)
+    assert trace.status == "cancelled" and not backend.requests
+
+
+def test_streaming_shows_only_the_answer_text(store: TraceStore) -> None:
+    backend = ScriptedBackend([final('He said "hi"\nthen left')])
+    pieces: list[str] = []
+    make_agent(backend, store).run("q", on_text=pieces.append)
+    assert "".join(pieces) == 'He said "hi"\nthen left'
+
+
+def test_answer_cut_by_max_tokens_is_kept_and_marked(store: TraceStore) -> None:
+    backend = ScriptedBackend(['{"action": "final_answer", "answer": "It is a long sto'])
+    backend.finish_reason = "length"
+    trace = make_agent(backend, store).run("tell me")
+    assert trace.final_answer == "It is a long sto [...]"
+    assert trace.extra["truncated"] is True
+
+
+def test_fault_of_ours_raises_and_the_trace_is_kept(store: TraceStore) -> None:
+    backend = ScriptedBackend([])  # running out of outputs raises AssertionError: a bug
+    agent = make_agent(backend, store)
+    with pytest.raises(AssertionError):
+        agent.run("q")
+    (row,) = store.list()
+    assert row["status"] == "error"
+    assert "AssertionError" in store.get(row["id"]).error
+
+
+def test_history_and_passages_reach_the_prompt_in_order(store: TraceStore) -> None:
+    class OneRetriever:
+        def retrieve(self, question: str) -> list[Passage]:
+            return [Passage("notes/cat.md#Food", "The cat eats fish.")]
+
+    backend = ScriptedBackend([final("Fish [1].")])
+    agent = make_agent(backend, store, retriever=OneRetriever())
+    trace = agent.run("What does the cat eat?", history=[Turn("Hi", "Hello!")])
+    messages = backend.requests[0]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "add (read)" in messages[0]["content"]  # tool specs live in the stable system block
+    assert messages[-1]["content"].endswith("What does the cat eat?")
+    assert "[1] notes/cat.md#Food" in messages[-1]["content"]
+    assert trace.extra["sources"][0]["source"] == "notes/cat.md#Food"
+    assert trace.steps[0].messages == messages  # the exact messages are recorded
