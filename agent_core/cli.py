@@ -60,6 +60,7 @@ def trace_result(trace: Trace) -> dict[str, Any]:
 def run_interruptibly(work: Callable[[threading.Event], Trace]) -> Trace:
     """Run ``work`` in a thread; Ctrl-C cancels it (between tokens) instead of killing us."""
     cancel = threading.Event()
+    finished = threading.Event()
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -67,12 +68,15 @@ def run_interruptibly(work: Callable[[threading.Event], Trace]) -> Trace:
             box["trace"] = work(cancel)
         except BaseException as exc:  # handed to the main thread below
             box["error"] = exc
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=target, name="jackdaw-generation", daemon=True)
-    thread.start()
-    while thread.is_alive():
+    # Wait on an Event, not Thread.join: on Python 3.11 a Ctrl-C inside join() can mark a
+    # running thread as stopped, and we would free the model under its feet.
+    threading.Thread(target=target, name="jackdaw-generation", daemon=True).start()
+    while not finished.is_set():
         try:
-            thread.join(0.1)
+            finished.wait(0.1)
         except KeyboardInterrupt:
             cancel.set()
             sys.stderr.write("\n[stopped]\n")

@@ -221,5 +221,6 @@ class LlamaCppBackend:
     def close(self) -> None:
         llama = getattr(self, "_llama", None)
         if llama is not None:
-            llama.close()
-            self._llama = None  # type: ignore[assignment]
+            with self._lock:  # never free the model under a running generation
+                llama.close()
+                self._llama = None  # type: ignore[assignment]

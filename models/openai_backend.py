@@ -166,7 +166,8 @@ class OpenAICompatibleBackend:
                 if response.status_code != 200:
                     response.read()
                     text = response.text
-                    if response.status_code in (400, 422) and "response_format" in text:
+                    # (llama-cpp-python's server answers 500 for a request it cannot validate)
+                    if "response_format" in text and "response_format" in body:
                         raise _FormatRejected()
                     if "context" in text.lower() and "exceed" in text.lower():
                         raise ContextTooSmallError(f"The server says the prompt is too long: {text}")

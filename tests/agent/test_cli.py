@@ -1,0 +1,135 @@
+"""The CLI end to end, in a subprocess, with JACKDAW_HOME in a temp dir and the real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent_core import __version__
+
+
+def jackdaw(*args: str, stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "agent_core.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ},  # carries the test's JACKDAW_HOME
+    )
+
+
+def test_version() -> None:
+    done = jackdaw("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"jackdaw {__version__}"
+
+
+@pytest.mark.real_model
+def test_ask_json_then_traces(jackdaw_home: Path) -> None:
+    done = jackdaw("ask", "What is the capital of France?", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # exactly one JSON object on stdout
+    for key in ("answer", "trace_id", "steps", "prompt_tokens", "completion_tokens", "model"):
+        assert key in result
+    assert result["answer"] and result["steps"] >= 1 and result["prompt_tokens"] > 0
+    assert "SmolLM2" in result["model_path"]
+    assert (jackdaw_home / "memory.db").exists()
+
+    listing = json.loads(jackdaw("traces", "list", "--json").stdout)
+    assert [t["id"] for t in listing["traces"]] == [result["trace_id"]]
+    shown = json.loads(jackdaw("traces", "show", result["trace_id"], "--json").stdout)
+    assert shown["id"] == result["trace_id"] and len(shown["steps"]) == result["steps"]
+    step = shown["steps"][0]
+    assert step["messages"][0]["role"] == "system" and step["raw_output"]
+    assert shown["model"]["sha256"] and shown["settings"]["seed"] == 42
+    text = jackdaw("traces", "show", result["trace_id"][:6])
+    assert text.returncode == 0 and "step 0" in text.stdout
+
+
+def test_models_info_json() -> None:
+    done = jackdaw("models", "info", "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["architecture"] == "llama" and info["quantization"] == "Q4_1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "/nowhere/model.gguf", "ask", "hi"], "Model file not found"),
+        (["models", "info", "/nowhere/x.gguf"], "Model file not found"),
+        (["traces", "show", "doesnotexist"], "no run has the id"),
+    ],
+)
+def test_user_errors_are_messages_not_tracebacks(args: list[str], message: str) -> None:
+    done = jackdaw(*args)
+    assert done.returncode == 2
+    assert message in done.stderr and "->" in done.stderr  # a hint says what to do
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_not_a_gguf_from_the_cli(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_text("hello")
+    done = jackdaw("--model", str(bogus), "ask", "hi", "--json")
+    assert done.returncode == 2 and "not a GGUF" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.real_model
+def test_interactive_chat_keeps_history(jackdaw_home: Path) -> None:
+    done = jackdaw("chat", stdin="What is the capital of France?\nAnd of Italy?\n/quit\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("jackdaw> ") == 2
+    assert "larger GGUF" in done.stderr  # first-run hint on the embedded model
+    listing = json.loads(jackdaw("traces", "list", "--json").stdout)["traces"]
+    assert len(listing) == 2
+    second = json.loads(jackdaw("traces", "show", listing[0]["id"], "--json").stdout)
+    roles = [m["role"] for m in second["steps"][0]["messages"]]
+    assert roles[:4] == ["system", "user", "assistant", "user"]  # turn 1 is in turn 2's prompt
+
+
+@pytest.mark.real_model
+def test_ctrl_c_stops_the_answer_not_the_chat(jackdaw_home: Path) -> None:
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent_core.cli", "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    out: list[str] = []
+    answering = threading.Event()
+
+    def read() -> None:
+        while ch := proc.stdout.read(1):
+            out.append(ch)
+            if "".join(out[-40:]).count("jackdaw> ") and len("".join(out).split("jackdaw> ")[-1]) > 3:
+                answering.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    proc.stdin.write("Write a very long story about a jackdaw who collects keys.\n")
+    proc.stdin.flush()
+    assert answering.wait(120), "no answer started streaming"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.stdin.write("What is the capital of France?\n/quit\n")
+    proc.stdin.flush()
+    assert proc.wait(180) == 0
+    reader.join(5)
+    stderr = proc.stderr.read()
+    assert "[stopped]" in stderr
+    assert "".join(out).count("jackdaw> ") == 2  # the chat went on after the stop
+    listing = json.loads(jackdaw("traces", "list", "--json").stdout)["traces"]
+    assert sorted(t["status"] for t in listing)[0] == "cancelled"

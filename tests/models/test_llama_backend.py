@@ -1,0 +1,102 @@
+"""The real embedded SmolLM2-135M through llama.cpp, at temperature 0 with a fixed seed."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import jsonschema
+import pytest
+
+from agent_core.actions import action_schema
+from models.chat import GenerationSettings
+from models.errors import ContextTooSmallError
+from tools.base import Risk, Tool
+
+pytestmark = pytest.mark.real_model
+GREEDY = GenerationSettings(temperature=0.0, seed=1234, max_tokens=48)
+QUESTION = [
+    {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def test_plain_answer(smol) -> None:
+    result = smol.chat(QUESTION, GREEDY)
+    assert "Paris" in result.text
+    assert result.finish_reason in ("stop", "length")
+    assert result.prompt_tokens == smol.count_prompt_tokens(QUESTION)
+    assert 0 < result.completion_tokens <= GREEDY.max_tokens
+    assert "<|im_start|>system" in result.prompt  # the GGUF's own chat template was used
+
+
+def test_same_seed_same_output(smol) -> None:
+    settings = GenerationSettings(temperature=0.8, seed=99, max_tokens=24)
+    assert smol.chat(QUESTION, settings).text == smol.chat(QUESTION, settings).text
+
+
+def test_schema_constrained_tool_call_parses_and_validates(smol) -> None:
+    weather = Tool(
+        "get_weather",
+        "Weather for a city.",
+        {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city", "days"],
+            "additionalProperties": False,
+        },
+        Risk.READ,
+        lambda city, days: "sunny",
+    )
+    # Only tool calls allowed: the grammar must force a valid call even from a 135M model.
+    schema = action_schema([weather])["anyOf"][1]
+    messages = [
+        {"role": "system", "content": "Call get_weather. Reply in JSON."},
+        {"role": "user", "content": "Weather in Oslo for the next 3 days?"},
+    ]
+    result = smol.chat(messages, GenerationSettings(temperature=0, seed=1, max_tokens=80),
+                       response_schema=schema)  # fmt: skip
+    action = json.loads(result.text)
+    jsonschema.validate(action, schema)
+    assert action["tool"] == "get_weather"
+    assert weather.validation_errors(action["arguments"]) == []
+
+
+def test_streaming_with_cancel(smol) -> None:
+    cancel = threading.Event()
+    pieces: list[str] = []
+
+    def on_text(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 5:
+            cancel.set()
+
+    messages = [{"role": "user", "content": "Write a long story about a dragon."}]
+    result = smol.chat(messages, GenerationSettings(temperature=0, max_tokens=200),
+                       on_text=on_text, cancel=cancel)  # fmt: skip
+    assert result.cancelled
+    assert len(pieces) == 5 and result.text == "".join(pieces)
+    # The lane is free again after a cancel.
+    assert smol.chat(QUESTION, GREEDY).finish_reason in ("stop", "length")
+
+
+def test_token_counting_uses_the_models_tokenizer(smol) -> None:
+    assert smol.count_tokens("") == 0
+    assert smol.count_tokens("hello") == 1
+    text = "Jackdaws are clever birds of the crow family."
+    assert smol.count_tokens(text) == len(smol._llama.tokenize(text.encode(), add_bos=False))
+    assert smol.count_tokens(text * 10) > 10 * smol.count_tokens(text) - 10
+
+
+def test_prompt_larger_than_context_is_refused(smol) -> None:
+    huge = [{"role": "user", "content": "word " * 5000}]
+    with pytest.raises(ContextTooSmallError, match="context holds 2048") as err:
+        smol.chat(huge, GREEDY)
+    assert "n_ctx" in str(err.value)
+
+
+def test_model_info(smol) -> None:
+    info = smol.info
+    assert info.architecture == "llama" and info.quantization == "Q4_1"
+    assert len(info.sha256) == 64
+    assert smol.context_size == 2048
