@@ -64,7 +64,9 @@ def parse_action(text: str) -> Action:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ActionError(f"Your reply was not valid JSON ({exc.msg}). Reply with one JSON object.")
+        raise ActionError(
+            f"Your reply was not valid JSON ({exc.msg}). Reply with one JSON object."
+        ) from None
     if not isinstance(data, dict):
         raise ActionError("Your reply must be a JSON object.")
     kind = data.get("action")

@@ -215,7 +215,11 @@ class Agent:
             step.tool_outcome = outcome.to_dict()
             step.observation = outcome.observation
             calls_seen[call_key] = outcome.observation
-            step.kind = "tool_call" if outcome.status not in ("unknown_tool", "invalid_arguments") else "mistake"
+            step.kind = (
+                "tool_call"
+                if outcome.status not in ("unknown_tool", "invalid_arguments")
+                else "mistake"
+            )
             if step.kind == "mistake":
                 step.error = outcome.observation
             emit(AgentEvent("tool_result", idx, {"tool": action.tool, "status": outcome.status}))

@@ -40,7 +40,11 @@ def trace_result(trace: Trace) -> dict[str, Any]:
         "conversation_id": trace.conversation_id,
         "steps": len(trace.steps),
         "tool_calls": [
-            {"tool": s.tool_name, "arguments": s.tool_args, "status": (s.tool_outcome or {}).get("status")}
+            {
+                "tool": s.tool_name,
+                "arguments": s.tool_args,
+                "status": (s.tool_outcome or {}).get("status"),
+            }
             for s in trace.steps
             if s.tool_name
         ],
@@ -144,10 +148,11 @@ def cmd_chat(args: argparse.Namespace, services: Services) -> int:
             sys.stdout.write(text)
             sys.stdout.flush()
 
+        def work(cancel: threading.Event, q: str = question, w: Any = write) -> Trace:
+            return session.ask(q, on_text=w, cancel=cancel)
+
         try:
-            trace = run_interruptibly(
-                lambda cancel, q=question, w=write: session.ask(q, on_text=w, cancel=cancel)
-            )
+            trace = run_interruptibly(work)
         except JackdawError as exc:
             sys.stderr.write(f"\nerror: {exc}\n")
             continue
@@ -166,7 +171,7 @@ def cmd_traces_list(args: argparse.Namespace, services: Services) -> int:
         question = row["question"].replace("\n", " ")[:60]
         sys.stdout.write(f"{row['id']}  {row['status']:<16} {row['steps']} steps  {question}\n")
     if not rows:
-        sys.stderr.write("No runs recorded yet. Ask something: jackdaw ask \"...\"\n")
+        sys.stderr.write('No runs recorded yet. Ask something: jackdaw ask "..."\n')
     return 0
 
 
@@ -216,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jackdaw", description="A local-first agent for your own knowledge."
     )
     parser.add_argument("--version", action="version", version=f"jackdaw {__version__}")
-    parser.add_argument("--model", metavar="PATH", help="use this GGUF instead of the configured one")
+    parser.add_argument(
+        "--model", metavar="PATH", help="use this GGUF instead of the configured one"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -84,7 +84,9 @@ class PromptBuilder:
     def version(self) -> str:
         return prompt_hash(self.system_text)
 
-    def system_block(self, tools: Sequence[Tool], lessons: Sequence[str]) -> tuple[str, dict[str, int]]:
+    def system_block(
+        self, tools: Sequence[Tool], lessons: Sequence[str]
+    ) -> tuple[str, dict[str, int]]:
         parts = {"system": self.system_text.strip()}
         if tools:
             parts["tools"] = render(

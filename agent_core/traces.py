@@ -214,4 +214,3 @@ class TraceStore:
             }
             for r in rows
         ]
-

@@ -32,7 +32,10 @@ class ModelNotFoundError(ModelFileError):
 
 
 class NotAGGUFError(ModelFileError):
-    hint = "Jackdaw runs GGUF models (*.gguf). Convert the model with llama.cpp's convert script or pick a GGUF."
+    hint = (
+        "Jackdaw runs GGUF models (*.gguf). Convert the model with llama.cpp's convert script "
+        "or pick a GGUF."
+    )
 
 
 class TruncatedGGUFError(ModelFileError):
@@ -40,7 +43,10 @@ class TruncatedGGUFError(ModelFileError):
 
 
 class UnsupportedArchitectureError(ModelFileError):
-    hint = "Update llama-cpp-python (pip install -U llama-cpp-python) or choose a model of a supported architecture."
+    hint = (
+        "Update llama-cpp-python (pip install -U llama-cpp-python) or choose a model of a "
+        "supported architecture."
+    )
 
 
 class ModelLoadError(ModelFileError):

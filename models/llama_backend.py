@@ -135,7 +135,7 @@ class LlamaCppBackend:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def format_prompt(self, messages: list[Message]) -> tuple[str, list[int], list[str]]:
-        formatted = self._formatter(messages=messages)
+        formatted = self._formatter(messages=messages)  # type: ignore[arg-type]
         tokens = self._llama.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
@@ -193,8 +193,8 @@ class LlamaCppBackend:
                     if cancel is not None and cancel.is_set():
                         finish = "cancelled"
                         break
-                    choice = chunk["choices"][0]  # type: ignore[index]
-                    piece = choice["text"]
+                    choice: dict[str, Any] = chunk["choices"][0]  # type: ignore[index,assignment]
+                    piece: str = choice["text"]
                     if not first_token_ms:
                         first_token_ms = (time.perf_counter() - started) * 1000
                     n_completion += 1
@@ -202,8 +202,7 @@ class LlamaCppBackend:
                         pieces.append(piece)
                         if on_text is not None:
                             on_text(piece)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
+                    finish = choice.get("finish_reason") or finish
             finally:
                 stream.close()  # type: ignore[union-attr]
             duration_ms = (time.perf_counter() - started) * 1000

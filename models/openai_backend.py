@@ -99,7 +99,9 @@ class OpenAICompatibleBackend:
 
     def count_tokens(self, text: str) -> int:
         order = (
-            [self._tokenizer_index] if self._tokenizer_index is not None else range(len(_TOKENIZERS))
+            [self._tokenizer_index]
+            if self._tokenizer_index is not None
+            else range(len(_TOKENIZERS))
         )
         for index in order:
             path, body, field = _TOKENIZERS[index]
@@ -170,7 +172,9 @@ class OpenAICompatibleBackend:
                     if "response_format" in text and "response_format" in body:
                         raise _FormatRejected()
                     if "context" in text.lower() and "exceed" in text.lower():
-                        raise ContextTooSmallError(f"The server says the prompt is too long: {text}")
+                        raise ContextTooSmallError(
+                            f"The server says the prompt is too long: {text}"
+                        )
                     raise self._error(response)
                 for line in response.iter_lines():
                     if cancel is not None and cancel.is_set():

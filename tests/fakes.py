@@ -53,7 +53,11 @@ class ScriptedBackend:
         cancel: threading.Event | None = None,
     ) -> ChatResult:
         self.requests.append(
-            {"messages": [dict(m) for m in messages], "schema": response_schema, "settings": settings}
+            {
+                "messages": [dict(m) for m in messages],
+                "schema": response_schema,
+                "settings": settings,
+            }
         )
         if not self.outputs:
             raise AssertionError("the scripted backend ran out of outputs")

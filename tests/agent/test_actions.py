@@ -10,11 +10,18 @@ from tools.base import Risk, Tool
 
 
 def test_schema_accepts_answers_and_known_calls_only() -> None:
-    tool = Tool("greet", "Say hi.", {"type": "object", "properties": {"name": {"type": "string"}},
-                "required": ["name"]}, Risk.READ, lambda name: f"hi {name}")  # fmt: skip
+    tool = Tool(
+        "greet",
+        "Say hi.",
+        {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        Risk.READ,
+        lambda name: f"hi {name}",
+    )
     schema = action_schema([tool])
     jsonschema.validate({"action": "final_answer", "answer": "x"}, schema)
-    jsonschema.validate({"action": "call_tool", "tool": "greet", "arguments": {"name": "a"}}, schema)
+    jsonschema.validate(
+        {"action": "call_tool", "tool": "greet", "arguments": {"name": "a"}}, schema
+    )
     for bad in (
         {"action": "call_tool", "tool": "other", "arguments": {}},
         {"action": "call_tool", "tool": "greet", "arguments": {}},

@@ -37,7 +37,9 @@ def broken_tool() -> Tool:
     def explode() -> str:
         raise OSError("disk on fire")
 
-    return Tool("explode", "Always fails.", {"type": "object", "properties": {}}, Risk.READ, explode)
+    return Tool(
+        "explode", "Always fails.", {"type": "object", "properties": {}}, Risk.READ, explode
+    )
 
 
 @pytest.fixture
@@ -126,15 +128,23 @@ def test_step_budget_exhausted(store: TraceStore) -> None:
     assert "3 steps" in trace.final_answer
     # The last step was only allowed to answer.
     last_schema = backend.requests[-1]["schema"]
-    assert "anyOf" not in last_schema and last_schema["properties"]["action"]["const"] == "final_answer"
+    assert (
+        "anyOf" not in last_schema
+        and last_schema["properties"]["action"]["const"] == "final_answer"
+    )
     assert "anyOf" in backend.requests[0]["schema"]
 
 
 def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
     calls: list[int] = []
     tool = add_tool()
-    counting = Tool(tool.name, tool.description, tool.parameters, tool.risk,
-                    lambda a, b: calls.append(1) or a + b)  # fmt: skip
+    counting = Tool(
+        tool.name,
+        tool.description,
+        tool.parameters,
+        tool.risk,
+        lambda a, b: calls.append(1) or a + b,
+    )
     backend = ScriptedBackend([call("add", a=1, b=1), call("add", a=1, b=1), final("2")])
     trace = make_agent(backend, store, tools=[counting]).run("1+1")
     assert len(calls) == 1

@@ -13,7 +13,9 @@ import pytest
 from agent_core import __version__
 
 
-def jackdaw(*args: str, stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+def jackdaw(
+    *args: str, stdin: str | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "agent_core.cli", *args],
         input=stdin,
@@ -114,7 +116,10 @@ def test_ctrl_c_stops_the_answer_not_the_chat(jackdaw_home: Path) -> None:
     def read() -> None:
         while ch := proc.stdout.read(1):
             out.append(ch)
-            if "".join(out[-40:]).count("jackdaw> ") and len("".join(out).split("jackdaw> ")[-1]) > 3:
+            if (
+                "".join(out[-40:]).count("jackdaw> ")
+                and len("".join(out).split("jackdaw> ")[-1]) > 3
+            ):
                 answering.set()
 
     reader = threading.Thread(target=read, daemon=True)

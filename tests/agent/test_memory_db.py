@@ -18,11 +18,28 @@ def test_fresh_db_has_the_schema_and_wal(tmp_path: Path) -> None:
     conn = open_memory_db(tmp_path / "memory.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert {"id", "question", "status", "model_json", "settings_json", "prompt_version",
-            "dropped_history_json", "final_answer"} <= columns(conn, "traces")  # fmt: skip
-    assert {"trace_id", "idx", "messages_json", "raw_output", "action_json", "tool_name",
-            "tool_args_json", "tool_outcome_json", "prompt_tokens", "duration_ms"} <= columns(
-        conn, "steps")  # fmt: skip
+    assert {
+        "id",
+        "question",
+        "status",
+        "model_json",
+        "settings_json",
+        "prompt_version",
+        "dropped_history_json",
+        "final_answer",
+    } <= columns(conn, "traces")
+    assert {
+        "trace_id",
+        "idx",
+        "messages_json",
+        "raw_output",
+        "action_json",
+        "tool_name",
+        "tool_args_json",
+        "tool_outcome_json",
+        "prompt_tokens",
+        "duration_ms",
+    } <= columns(conn, "steps")
     names = [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     assert names == [m.__name__ for m in memory_db.MIGRATIONS]
 
@@ -79,12 +96,25 @@ def test_trace_round_trips(tmp_path: Path) -> None:
         completion_tokens=5,
         extra={"sources": [{"source": "a.md", "text": "t", "meta": {}}]},
         steps=[
-            Step(0, "tool_call", [{"role": "user", "content": "2+3?"}], {"type": "object"},
-                 {"temperature": 0.0}, 1.5, raw_output='{"x": 1}', action={"kind": "call_tool"},
-                 tool_name="add", tool_args={"a": 2, "b": 3},
-                 tool_outcome={"status": "ok"}, observation="5", prompt_tokens=20,
-                 completion_tokens=3, duration_ms=12.5, first_token_ms=2.0,
-                 finish_reason="stop"),  # fmt: skip
+            Step(
+                0,
+                "tool_call",
+                [{"role": "user", "content": "2+3?"}],
+                {"type": "object"},
+                {"temperature": 0.0},
+                1.5,
+                raw_output='{"x": 1}',
+                action={"kind": "call_tool"},
+                tool_name="add",
+                tool_args={"a": 2, "b": 3},
+                tool_outcome={"status": "ok"},
+                observation="5",
+                prompt_tokens=20,
+                completion_tokens=3,
+                duration_ms=12.5,
+                first_token_ms=2.0,
+                finish_reason="stop",
+            ),
             Step(1, "final", [], None, {}, 2.0, raw_output="{}", error=None),
         ],
     )

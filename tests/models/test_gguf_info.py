@@ -73,7 +73,7 @@ def test_truncated_gguf(tmp_path: Path, keep: int) -> None:
     cut = tmp_path / "cut.gguf"
     with open(embedded_chat_model(), "rb") as src:
         cut.write_bytes(src.read(keep))
-    with pytest.raises(TruncatedGGUFError, match="truncated|ends in the middle"):
+    with pytest.raises(TruncatedGGUFError, match=r"truncated|ends in the middle"):
         read_gguf(cut)
 
 

@@ -54,8 +54,9 @@ def test_schema_constrained_tool_call_parses_and_validates(smol) -> None:
         {"role": "system", "content": "Call get_weather. Reply in JSON."},
         {"role": "user", "content": "Weather in Oslo for the next 3 days?"},
     ]
-    result = smol.chat(messages, GenerationSettings(temperature=0, seed=1, max_tokens=80),
-                       response_schema=schema)  # fmt: skip
+    result = smol.chat(
+        messages, GenerationSettings(temperature=0, seed=1, max_tokens=80), response_schema=schema
+    )
     action = json.loads(result.text)
     jsonschema.validate(action, schema)
     assert action["tool"] == "get_weather"
@@ -72,8 +73,9 @@ def test_streaming_with_cancel(smol) -> None:
             cancel.set()
 
     messages = [{"role": "user", "content": "Write a long story about a dragon."}]
-    result = smol.chat(messages, GenerationSettings(temperature=0, max_tokens=200),
-                       on_text=on_text, cancel=cancel)  # fmt: skip
+    result = smol.chat(
+        messages, GenerationSettings(temperature=0, max_tokens=200), on_text=on_text, cancel=cancel
+    )
     assert result.cancelled
     assert len(pieces) == 5 and result.text == "".join(pieces)
     # The lane is free again after a cancel.

@@ -44,12 +44,27 @@ def free_port() -> int:
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = open(log_path, "wb")  # not a pipe: llama.cpp logs enough to fill one and block
+    # A file, not a pipe: llama.cpp logs enough to fill a pipe and block the server.
+    log = open(log_path, "wb")  # noqa: SIM115 (closed after the server stops)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_chat_model()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-         "--api_key", API_KEY, "--model_alias", "smollm2"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(embedded_chat_model()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--api_key",
+            API_KEY,
+            "--model_alias",
+            "smollm2",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -110,8 +125,9 @@ def test_cancel_between_tokens(backend: OpenAICompatibleBackend) -> None:
             cancel.set()
 
     story = [{"role": "user", "content": "Tell a long story about a jackdaw."}]
-    result = backend.chat(story, GenerationSettings(temperature=0, max_tokens=200),
-                          on_text=on_text, cancel=cancel)  # fmt: skip
+    result = backend.chat(
+        story, GenerationSettings(temperature=0, max_tokens=200), on_text=on_text, cancel=cancel
+    )
     assert result.cancelled and len(pieces) == 3
 
 
@@ -121,7 +137,7 @@ def test_token_counting_uses_the_servers_tokenizer(backend: OpenAICompatibleBack
 
 
 def test_wrong_api_key_is_a_server_error(server_url: str) -> None:
-    with pytest.raises(ServerError, match="401|403"):
+    with pytest.raises(ServerError, match=r"401|403"):
         OpenAICompatibleBackend(server_url, api_key="wrong")
 
 
