@@ -102,6 +102,8 @@ def test_ctrl_c_stops_the_answer_not_the_chat(jackdaw_home: Path) -> None:
     import threading
     import time
 
+    # A long answer, so the Ctrl-C lands while it streams and not at the next prompt.
+    (jackdaw_home / "config.toml").write_text("[model]\nmax_answer_tokens = 2000\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent_core.cli", "chat"],
         stdin=subprocess.PIPE,
