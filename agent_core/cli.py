@@ -215,6 +215,25 @@ def cmd_models_info(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+def cmd_secrets_set(args: argparse.Namespace, services: Services) -> int:
+    import getpass
+
+    if sys.stdin.isatty():
+        secret = getpass.getpass(f"Secret for {args.name!r} (not shown): ")
+    else:
+        secret = sys.stdin.readline().rstrip("\n")
+    if not secret:
+        raise JackdawError("No secret given; nothing stored.", hint="Type or pipe the secret.")
+    services.secrets.set(args.name, secret)
+    sys.stderr.write(f"Stored {args.name!r} in the OS keychain.\n")
+    return 0
+
+
+def cmd_secrets_delete(args: argparse.Namespace, services: Services) -> int:
+    services.secrets.delete(args.name)
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -256,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", nargs="?")
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=cmd_models_info)
+
+    secrets = sub.add_parser("secrets", help="secrets in the OS keychain").add_subparsers(
+        dest="secrets_command", metavar="ACTION", required=True
+    )
+    put = secrets.add_parser("set", help="store a secret (read from the terminal or stdin)")
+    put.add_argument("name", help="e.g. the [server] api_key_name of config.toml")
+    put.set_defaults(handler=cmd_secrets_set)
+    delete = secrets.add_parser("delete", help="remove a secret")
+    delete.add_argument("name")
+    delete.set_defaults(handler=cmd_secrets_delete)
 
     for module_name in COMMAND_MODULES:
         try:

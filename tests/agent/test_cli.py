@@ -22,7 +22,8 @@ def jackdaw(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ},  # carries the test's JACKDAW_HOME
+        # The test's JACKDAW_HOME; and never the developer's real OS keychain.
+        env={**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
     )
 
 
@@ -140,3 +141,10 @@ def test_ctrl_c_stops_the_answer_not_the_chat(jackdaw_home: Path) -> None:
     assert "".join(out).count("jackdaw> ") == 2  # the chat went on after the stop
     listing = json.loads(jackdaw("traces", "list", "--json").stdout)["traces"]
     assert sorted(t["status"] for t in listing)[0] == "cancelled"
+
+
+def test_secrets_without_a_keychain_is_a_clear_error() -> None:
+    # The real keyring library with no usable backend (as on a headless Linux box).
+    done = jackdaw("secrets", "set", "my-server", stdin="sk-123\n")
+    assert done.returncode == 2
+    assert "No secure secret store" in done.stderr and "Traceback" not in done.stderr
