@@ -67,18 +67,23 @@ def _sections_text(document: Any) -> str:
     return "\n\n".join(p for p in parts if p.strip())
 
 
+# Formats the model reads best as they are (the parsers would re-flow them into sections).
+PLAIN_TYPES = frozenset({"text", "markdown", "code"})
+
+
 def knowledge_text_extractor(data: bytes, path: Path) -> str | None:
     """read_file's text extraction through the knowledge parsers (PDF, HTML, Markdown ...).
 
-    Returns None for an extension no parser claims: read_file's own plain-text reader (with
-    its binary check) takes it. Imported lazily: ``tools list`` should not load pypdf.
+    Returns None for plain-text types and extensions no parser claims: read_file's own
+    plain-text reader (with its binary check) shows those as they are. Imported lazily:
+    ``tools list`` should not load pypdf.
     """
     try:
         from knowledge import parsers
     except ImportError:
         return None
     parser = parsers.parser_for(path)
-    if parser is None:
+    if parser is None or parser.name in PLAIN_TYPES:
         return None
     try:
         document = parser.parse(data, path)

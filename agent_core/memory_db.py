@@ -119,7 +119,7 @@ def m002_permissions_and_audit(conn: sqlite3.Connection) -> None:
         );
         CREATE INDEX tool_audit_created ON tool_audit(created_at);
         CREATE INDEX tool_audit_trace ON tool_audit(trace_id);
-        """
+        """,
     )
 
 
