@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -20,10 +21,11 @@ from agent_core import __version__
 from agent_core.services import Services
 from agent_core.traces import Trace
 from models.errors import JackdawError
+from tools.terminal import TerminalConfirmationHandler
 
 Handler = Callable[[argparse.Namespace, Services], int]
 # Command groups that live in modules of their own; each has register(subparsers).
-COMMAND_MODULES = ("agent_core.cli_knowledge", "agent_core.cli_tools")
+COMMAND_MODULES = ("agent_core.cli_knowledge", "agent_core.cli_tools", "agent_core.cli_learning")
 
 
 def print_json(data: Any) -> None:
@@ -309,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     services: Services | None = None
     try:
         services = Services(model_override=args.model)
+        services.confirmer = TerminalConfirmationHandler()
         return handler(args, services)
     except JackdawError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -316,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         return 130
+    except BrokenPipeError:  # e.g. `jackdaw traces list | head`
+        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         if services is not None:
             services.close()

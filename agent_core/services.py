@@ -22,7 +22,8 @@ from models.chat import ChatBackend, GenerationSettings
 from models.discovery import resolve_chat_model
 from models.errors import JackdawError
 from models.secrets import SecretStore
-from tools.base import Risk, Tool, ToolRegistry
+from tools.base import ToolRegistry
+from tools.confirm import ConfirmationHandler
 from tools.executor import ToolExecutor
 
 log = logging.getLogger("jackdaw")
@@ -38,6 +39,8 @@ class Services:
     ) -> None:
         self.paths = paths or Paths.from_env()
         self.config = config or Config.load(self.paths.config_file)
+        # Who answers when a tool asks for permission; set by the CLI or the GUI.
+        self.confirmer: ConfirmationHandler | None = None
         if model_override:
             self.config.model.path = str(Path(model_override).expanduser())
             self.config.model.backend = "local"
@@ -63,13 +66,22 @@ class Services:
         return SecretStore()
 
     # -- tools -------------------------------------------------------------------------------
-    @cached_property
+    @property
     def tool_registry(self) -> ToolRegistry:
-        return ToolRegistry([_current_datetime_tool()])
+        return self.tool_executor.registry
 
     @cached_property
     def tool_executor(self) -> ToolExecutor:
-        return ToolExecutor(self.tool_registry)
+        """Built-in tools behind the permission policy and the audit log.
+
+        Whatever asks goes to ``self.confirmer`` (the CLI's terminal prompt, the GUI's
+        dialog); with none set, it is denied.
+        """
+        from agent_core.tool_wiring import tool_executor_from_config
+
+        return tool_executor_from_config(
+            self.config, self.paths, self.memory, confirmer=self.confirmer
+        )
 
     # -- models ------------------------------------------------------------------------------
     @property
@@ -142,16 +154,3 @@ class Services:
         memory = self.__dict__.pop("memory", None)
         if memory is not None:
             memory.close()
-
-
-def _current_datetime_tool() -> Tool:
-    # Until the built-in tool set lands (tools issue), the agent has one read-only tool.
-    from datetime import datetime
-
-    return Tool(
-        name="current_datetime",
-        description="The current local date and time (ISO 8601).",
-        parameters={"type": "object", "properties": {}, "additionalProperties": False},
-        risk=Risk.READ,
-        function=lambda: datetime.now().astimezone().isoformat(timespec="seconds"),
-    )

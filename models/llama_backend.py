@@ -20,6 +20,7 @@ from typing import Any
 from models.chat import ChatResult, GenerationSettings, Message, TextCallback
 from models.errors import (
     ContextTooSmallError,
+    JackdawError,
     ModelLoadError,
     UnsupportedArchitectureError,
 )
@@ -37,6 +38,28 @@ FALLBACK_TEMPLATE = (
 )
 
 _cpu_fallback_noted = False
+
+
+# Bounds above this become repetitions llama.cpp's grammar parser cannot take.
+MAX_GRAMMAR_REPEAT = 1000
+_REPEAT_KEYS = ("maxLength", "minLength", "maxItems", "minItems")
+
+
+def grammar_safe(schema: Any) -> Any:
+    """``schema`` without repetition bounds too large for a llama.cpp grammar."""
+    if isinstance(schema, dict):
+        return {
+            k: grammar_safe(v)
+            for k, v in schema.items()
+            if not (k in _REPEAT_KEYS and isinstance(v, int) and v > MAX_GRAMMAR_REPEAT)
+        }
+    if isinstance(schema, list):
+        return [grammar_safe(v) for v in schema]
+    return schema
+
+
+class UnsupportedSchemaError(JackdawError):
+    hint = "Simplify the tool's argument schema (e.g. drop large maxLength/maxItems bounds)."
 
 
 def default_threads() -> int:
@@ -146,11 +169,31 @@ class LlamaCppBackend:
         return len(self.format_prompt(messages)[1])
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
+        """The grammar for ``schema``, checked by llama.cpp once before it is ever used.
+
+        llama.cpp refuses grammars with large repetition counts (a ``maxLength`` of a few
+        thousand) and crashes outright on larger ones, so such bounds are left out of the
+        grammar (the tool's JSON Schema validation still enforces them), and what is left is
+        checked by llama.cpp before use: sampling with a refused grammar would crash.
+        """
+        import llama_cpp
         from llama_cpp import LlamaGrammar
 
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(grammar_safe(schema), sort_keys=True)
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            try:
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            except (ValueError, RecursionError) as exc:
+                raise UnsupportedSchemaError(f"Cannot turn this JSON Schema into a grammar: {exc}")
+            sampler = llama_cpp.llama_sampler_init_grammar(
+                self._llama._model.vocab, grammar._grammar.encode("utf-8"), b"root"
+            )
+            if not sampler:
+                raise UnsupportedSchemaError(
+                    "llama.cpp refused the grammar for this JSON Schema (too large or unsupported)."
+                )
+            llama_cpp.llama_sampler_free(sampler)
+            self._grammars[key] = grammar
         return self._grammars[key]
 
     def chat(

@@ -102,3 +102,16 @@ def test_model_info(smol) -> None:
     assert info.architecture == "llama" and info.quantization == "Q4_1"
     assert len(info.sha256) == 64
     assert smol.context_size == 2048
+
+
+def test_large_bounds_stay_out_of_the_grammar_and_never_crash(smol) -> None:
+    # llama.cpp refuses a maxLength of ~3000 in a grammar and crashes on 100000.
+    schema = {
+        "type": "object",
+        "properties": {"text": {"type": "string", "maxLength": 100000}},
+        "required": ["text"],
+        "additionalProperties": False,
+    }
+    messages = [{"role": "user", "content": "Reply with JSON with a short text."}]
+    result = smol.chat(messages, GREEDY, response_schema=schema)
+    assert result.text.replace(" ", "").startswith('{"text":"')  # constrained, and no crash

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 from agent_core.agent import Agent
 from agent_core.prompting import PromptBuilder
 from agent_core.traces import TraceStore
@@ -105,7 +103,6 @@ def test_trace_steps_link_to_the_audit_log(workspace, memory) -> None:
     assert entry is not None and entry.tool == "calculator" and entry.status == "ok"
 
 
-@pytest.mark.xfail(reason="agent.py does not pass trace_id= to executor.call yet", strict=False)
 def test_audit_rows_carry_the_trace_id(workspace, memory) -> None:
     executor = workspace.executor(memory)
     trace, _ = run(executor, memory, [call("calculator", expression="2+2"), final("4")])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_core.cli_tools import knowledge_text_extractor, tool_executor_from_config
 from agent_core.config import Config, Paths
+from agent_core.tool_wiring import knowledge_text_extractor, tool_executor_from_config
 from tools.base import ToolError
 
 
