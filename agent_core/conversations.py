@@ -36,6 +36,22 @@ class ConversationStore:
         )
         return [Turn(r["question"], r["answer"]) for r in rows]
 
+    def turn_records(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Turns with the id of the run that answered each (for sources and ratings)."""
+        rows = self.conn.execute(
+            "SELECT question, answer, trace_id FROM turns WHERE conversation_id = ? ORDER BY idx",
+            (conversation_id,),
+        )
+        return [dict(r) for r in rows]
+
+    def drop_last_turn(self, conversation_id: str) -> None:
+        """Forget the last turn (Regenerate asks it again); its trace stays recorded."""
+        self.conn.execute(
+            "DELETE FROM turns WHERE conversation_id = ? AND idx = "
+            "(SELECT MAX(idx) FROM turns WHERE conversation_id = ?)",
+            (conversation_id, conversation_id),
+        )
+
     def append(self, conversation_id: str, question: str, answer: str, trace_id: str) -> None:
         now = time.time()
         with transaction(self.conn):

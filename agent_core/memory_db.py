@@ -9,9 +9,11 @@ one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from typing import Any
 from pathlib import Path
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -123,15 +125,167 @@ def m002_permissions_and_audit(conn: sqlite3.Connection) -> None:
     )
 
 
+# The learning loop's tables (issue 5). They name traces by id without a FOREIGN KEY:
+# TraceStore.save writes with INSERT OR REPLACE, and a REPLACE deletes the old row, which
+# would cascade to (or be blocked by) the user's ratings. Forgetting a trace cleans these up
+# explicitly (agent_core/learning/forget.py).
+def m003_learning_feedback(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            trace_id TEXT NOT NULL,
+            value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+            comment TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            superseded_by INTEGER REFERENCES ratings(id) ON DELETE SET NULL
+        );
+        CREATE INDEX ratings_trace ON ratings(trace_id);
+        CREATE TABLE corrections (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            trace_id TEXT NOT NULL,
+            question TEXT NOT NULL,
+            original_answer TEXT,
+            answer TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            superseded_by INTEGER REFERENCES corrections(id) ON DELETE SET NULL,
+            embedding BLOB,
+            embedding_model TEXT
+        );
+        CREATE INDEX corrections_trace ON corrections(trace_id);
+        """,
+    )
+
+
+def m004_learning_experiences(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE experiences (
+            id TEXT PRIMARY KEY,
+            task TEXT NOT NULL,
+            task_template TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            script_json TEXT NOT NULL,
+            workflow TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            successes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            uses INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            last_used_at REAL,
+            embedding BLOB,
+            embedding_model TEXT
+        );
+        CREATE INDEX experiences_signature ON experiences(signature);
+        CREATE TABLE experience_sources (
+            experience_id TEXT NOT NULL REFERENCES experiences(id) ON DELETE CASCADE,
+            trace_id TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (experience_id, trace_id)
+        );
+        CREATE INDEX experience_sources_trace ON experience_sources(trace_id);
+        """,
+    )
+
+
+def m005_learning_lessons(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE lessons (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            text TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'candidate',
+            helpful INTEGER NOT NULL DEFAULT 0,
+            harmful INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE lesson_evidence (
+            lesson_id INTEGER NOT NULL REFERENCES lessons(id) ON DELETE CASCADE,
+            trace_id TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (lesson_id, trace_id, source)
+        );
+        CREATE INDEX lesson_evidence_trace ON lesson_evidence(trace_id);
+        CREATE TABLE lesson_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            lesson_id INTEGER REFERENCES lessons(id) ON DELETE CASCADE,
+            op TEXT NOT NULL,
+            payload_json TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE lesson_inputs (
+            source TEXT PRIMARY KEY,
+            processed_at REAL NOT NULL
+        );
+        """,
+    )
+
+
+def m006_learning_prompt_versions(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE prompt_versions (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            origin TEXT NOT NULL,
+            base_id TEXT NOT NULL,
+            parent_id TEXT,
+            system_text TEXT NOT NULL,
+            lessons_json TEXT NOT NULL DEFAULT '[]',
+            exemplars_json TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL,
+            score REAL,
+            scores_json TEXT NOT NULL DEFAULT '{}',
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE prompt_activations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            version_id TEXT NOT NULL REFERENCES prompt_versions(id) ON DELETE CASCADE,
+            activated_at REAL NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE refinement_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at REAL NOT NULL,
+            heartbeat_at REAL,
+            finished_at REAL,
+            status TEXT NOT NULL,
+            current_id TEXT,
+            candidate_id TEXT,
+            current_score REAL,
+            candidate_score REAL,
+            reason TEXT NOT NULL DEFAULT '',
+            report_json TEXT NOT NULL DEFAULT '{}'
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_conversations_and_traces,
     m002_permissions_and_audit,
+    m003_learning_feedback,
+    m004_learning_experiences,
+    m005_learning_lessons,
+    m006_learning_prompt_versions,
 ]
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
     """Open memory.db with WAL, foreign keys and a busy timeout; rows come back as ``Row``."""
-    conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path),
+        timeout=10.0,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=SharedConnection,
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -140,16 +294,29 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+class SharedConnection(sqlite3.Connection):
+    """A connection shared by threads (GUI workers, the scheduler). SQLite has one
+    transaction per connection, so :func:`transaction` takes ``lock`` first."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock = threading.RLock()
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One IMMEDIATE transaction on an autocommit connection: all or nothing."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    """One IMMEDIATE transaction on an autocommit connection: all or nothing.
+
+    Transactions on one :class:`SharedConnection` take turns across threads.
+    """
+    with getattr(conn, "lock", None) or nullcontext():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:

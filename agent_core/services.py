@@ -143,14 +143,19 @@ class Services:
             max_steps=agent_config.max_steps,
         )
 
+    def reload_model(self) -> None:
+        """Drop the loaded model and the agent on it; the next use loads the configured one."""
+        self.__dict__.pop("agent", None)
+        backend = self.__dict__.pop("chat_backend", None)
+        if backend is not None:
+            backend.close()
+
     def session(self, conversation_id: str | None = None) -> ChatSession:
         return ChatSession(self.agent, self.conversations, conversation_id)
 
     def close(self) -> None:
         """Free the model explicitly (llama-cpp-python's finaliser misbehaves at exit)."""
-        backend = self.__dict__.pop("chat_backend", None)
-        if backend is not None:
-            backend.close()
+        self.reload_model()
         memory = self.__dict__.pop("memory", None)
         if memory is not None:
             memory.close()

@@ -3,11 +3,15 @@ real home folder, the OS keychain, the network or a scheduler."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import keyring
 import keyring.backend
 import pytest
+
+# Before any fixture: pytest-qt's session-wide QApplication is built before per-test fixtures.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -34,7 +38,6 @@ def jackdaw_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "jackdaw-home"
     home.mkdir()
     monkeypatch.setenv("JACKDAW_HOME", str(home))
-    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     return home
 
 

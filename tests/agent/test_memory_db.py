@@ -126,3 +126,32 @@ def test_trace_round_trips(tmp_path: Path) -> None:
     assert len(store.list()) == 1
     with pytest.raises(TraceNotFoundError):
         store.get("zzz")
+
+
+def test_transactions_from_many_threads_take_turns(tmp_path: Path) -> None:
+    import threading
+
+    from agent_core.memory_db import transaction
+
+    conn = open_memory_db(tmp_path / "memory.db")
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            for j in range(20):
+                with transaction(conn):
+                    conn.execute(
+                        "INSERT INTO conversations (id, title, created_at, updated_at) "
+                        "VALUES (?, '', 0, 0)",
+                        (f"{i}-{j}",),
+                    )
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert conn.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 80

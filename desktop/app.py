@@ -1,0 +1,218 @@
+"""The app: builds the window, its controllers and the background machinery, and runs it.
+
+``run_gui(services)`` is what ``jackdaw`` (no arguments) and ``jackdaw gui`` call. The window
+is shown first; the model loads afterwards in a worker, so the window is usable at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from desktop import seams
+from desktop.chat.controller import ChatController
+from desktop.confirm import ConfirmDialog, QtConfirmationHandler
+from desktop.main_window import MainWindow
+from desktop.model_loader import ModelLoader
+from desktop.panels.knowledge import KnowledgeController, KnowledgePage
+from desktop.panels.learning import LearningController
+from desktop.panels.learning_view import LearningPage
+from desktop.panels.permissions import PermissionsController, PermissionsPage
+from desktop.settings.controller import SettingsController
+from desktop.settings.dialog import SettingsDialog
+from desktop.style import STYLE_SHEET
+from desktop.tasks import TaskRunner, error_text
+
+log = logging.getLogger("jackdaw.desktop")
+SHUTDOWN_WAIT_MS = 10_000
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv or ["jackdaw"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Jackdaw")
+    app.setOrganizationName("Jackdaw")
+    app.setStyleSheet(STYLE_SHEET)
+    return app
+
+
+class Jackdaw(QObject):
+    """Owns the window and wires every page's controller to the services."""
+
+    def __init__(self, services: Any) -> None:
+        super().__init__()
+        self.services = services
+        self.window = MainWindow()
+        self.tasks = TaskRunner(self)
+        self.confirmer = QtConfirmationHandler(self.window)
+        seams.install_confirmer(services, self.confirmer)
+        self.model = ModelLoader(services, self.tasks, self.confirmer)
+        self.chat = ChatController(services, self.window.chat, self.tasks, self.model)
+
+        self.knowledge_page = KnowledgePage()
+        self.knowledge = KnowledgeController(services, self.knowledge_page, self.tasks)
+        self.learning_page = LearningPage()
+        self.learning = LearningController(services, self.learning_page, self.tasks)
+        self.permissions_page = PermissionsPage()
+        self.permissions = PermissionsController(services, self.permissions_page, self.tasks)
+        self.window.add_page(self.knowledge_page, "Knowledge")
+        self.window.add_page(self.learning_page, "Learning")
+        self.window.add_page(self.permissions_page, "Permissions")
+        self.settings_dialog: SettingsDialog | None = None
+        self._reload_after_run = False
+        self._closed = False
+
+        w = self.window
+        w.settings_requested.connect(self.open_settings)
+        w.chat.pick_model_requested.connect(self.pick_model)
+        w.tabs.currentChanged.connect(self._page_shown)
+        w.closing.connect(self.shutdown)
+        self.model.loading.connect(self._model_loading)
+        self.model.loaded.connect(self._model_loaded)
+        self.model.failed.connect(self._model_failed)
+        self.chat.speed_measured.connect(
+            lambda speed: w.speed_label.setText(f"{speed:.1f} tokens/s")
+        )
+        self.chat.busy_changed.connect(self._busy_changed)
+        self.chat.answer_finished.connect(lambda _: self._refresh_if_shown())
+        self.knowledge.index_state.connect(w.index_label.setText)
+        self.confirmer.asked.connect(self._confirmation_shown)
+        self._update_banner()
+        w.set_model_text(f"Model: {self._model_name()} (loads in the background)")
+
+    # -- start-up ---------------------------------------------------------------------------
+    def start(self, *, load_model: bool = True) -> None:
+        self.window.show()
+        self.chat.refresh_conversations()
+        self.knowledge.refresh(open_kb=False)
+        self.window.chat.composer.edit.setFocus()
+        if load_model:
+            # After the first paint: the window is up before llama.cpp is even imported.
+            QTimer.singleShot(0, self.model.load)
+
+    def _page_shown(self, _index: int) -> None:
+        self._refresh_if_shown()
+
+    def _refresh_if_shown(self) -> None:
+        page = self.window.tabs.currentWidget()
+        if page is self.permissions_page:
+            self.permissions.refresh()
+        elif page is self.learning_page:
+            self.learning.refresh()
+        elif page is self.knowledge_page:
+            self.knowledge.refresh()
+
+    # -- the model --------------------------------------------------------------------------
+    def _model_name(self) -> str:
+        config = self.services.config
+        if config.model.backend == "openai":
+            return f"{config.server.model or 'server'} at {config.server.base_url}"
+        if config.model.path:
+            return os.path.basename(config.model.path)
+        return "built-in SmolLM2-135M"
+
+    def _model_loading(self) -> None:
+        self.window.set_model_text(f"Model: {self._model_name()} — loading…")
+
+    def _model_loaded(self, info: Any) -> None:
+        self.window.set_model_text(f"Model: {info.name}", info.describe())
+
+    def _model_failed(self, exc: BaseException) -> None:
+        self.window.set_model_text(
+            f"Model: {self._model_name()} could not be loaded — see Settings",
+            error_text(exc),
+            error=True,
+        )
+
+    def _update_banner(self) -> None:
+        model = self.services.config.model
+        self.window.chat.banner.setVisible(not model.path and model.backend == "local")
+
+    # -- settings ---------------------------------------------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            return self.settings_dialog
+        dialog = SettingsDialog(self.window)
+        controller = SettingsController(self.services, dialog, self.tasks)
+        controller.saved.connect(self._settings_saved)
+        dialog.finished.connect(lambda _: setattr(self, "settings_dialog", None))
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def pick_model(self) -> None:
+        dialog = self.open_settings()
+        controller = dialog.findChild(SettingsController)
+        if controller is not None:
+            QTimer.singleShot(0, controller.pick_model)
+
+    def _settings_saved(self, model_changed: bool) -> None:
+        self._update_banner()
+        if not model_changed:
+            return
+        if self.chat.busy:
+            self._reload_after_run = True
+        else:
+            self.model.reload()
+
+    def _busy_changed(self, busy: bool) -> None:
+        if not busy and self._reload_after_run:
+            self._reload_after_run = False
+            self.model.reload()
+
+    # -- tool confirmations -----------------------------------------------------------------
+    def _confirmation_shown(self, dialog: ConfirmDialog) -> None:
+        if self.window.isMinimized():
+            self.window.showNormal()
+
+    # -- shutting down ----------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop what runs (answers, indexing), deny open confirmations, wait (bounded)."""
+        if self._closed:
+            return
+        self._closed = True
+        started = time.perf_counter()
+        self.confirmer.close()
+        self.chat.shutdown()
+        self.knowledge.shutdown()
+        if not self.tasks.shutdown(SHUTDOWN_WAIT_MS):
+            log.warning("background work still running after %d ms", SHUTDOWN_WAIT_MS)
+            return  # a worker may still use them: leave the knowledge base and engine open
+        seams.close_knowledge(self.services)
+        seams.close_learning(self.services)
+        log.info("shut down in %.0f ms", (time.perf_counter() - started) * 1000)
+
+
+def run_gui(
+    services: Any,
+    *,
+    screenshot: str | None = None,
+    view: str = "chat",
+    load_model: bool = True,
+) -> int:
+    """Open the app and run until its window closes; with ``screenshot``, render ``view`` to
+    that PNG and exit."""
+    if screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = application()
+    jackdaw = Jackdaw(services)
+    if screenshot:
+        from desktop.screenshot import take_screenshot
+
+        jackdaw.start(load_model=False)
+        try:
+            return take_screenshot(jackdaw, screenshot, view)
+        finally:
+            jackdaw.window.close()
+    jackdaw.start(load_model=load_model)
+    code = app.exec()
+    jackdaw.shutdown()
+    return int(code)

@@ -1,0 +1,1 @@
+"""The chat: conversations, the transcript, the composer, and their controller."""

@@ -1,0 +1,1 @@
+"""Settings: the dialog (layout), its controller, and the memory estimate."""

@@ -1,0 +1,105 @@
+"""Rating and correcting through the UI, and answers marked as replayed or corrected."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from agent_core.traces import Trace
+from desktop import seams
+from desktop.chat.controller import markers_for
+from tests.desktop.conftest import RecordingFeedback, last_card, send, wait_answer
+from tests.fakes import final
+from tests.knowledge.fakes import FakeEmbedder
+
+
+def test_rate_with_a_comment_and_correct(qtbot, make_app) -> None:
+    feedback = RecordingFeedback()
+    app = make_app([final("The capital of Australia is Sydney.")], feedback=feedback)
+    send(qtbot, app, "What is the capital of Australia?")
+    wait_answer(qtbot, app)
+    card = last_card(app)
+    trace_id = card.trace_id
+    assert card.up.isEnabled() and card.correct.isEnabled()
+
+    qtbot.mouseClick(card.down, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(feedback.ratings) == 1)
+    assert feedback.ratings[0] == (trace_id, False, "")
+    assert card.down.isChecked() and not card.up.isChecked()
+    assert card.comment_row.isVisible()
+    qtbot.keyClicks(card.comment, "Sydney is not the capital")
+    qtbot.keyClick(card.comment, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(feedback.ratings) == 2)
+    assert feedback.ratings[1] == (trace_id, False, "Sydney is not the capital")
+    assert not card.comment_row.isVisible()
+
+    dialog = app.chat.ask_correction(card, "What is the capital of Australia?")
+    assert dialog.answer.toPlainText() == "The capital of Australia is Sydney."  # pre-filled
+    dialog.answer.setPlainText("The capital of Australia is Canberra.")
+    dialog.note.setText("Sydney is the largest city, not the capital")
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: len(feedback.corrections) == 1)
+    assert feedback.corrections[0] == (
+        trace_id,
+        "The capital of Australia is Canberra.",
+        "Sydney is the largest city, not the capital",
+    )
+    qtbot.waitUntil(lambda: "Correction saved" in card.status.text())
+    assert any("Corrected" in card.markers.itemAt(i).widget().text()
+               for i in range(card.markers.count() - 1))  # fmt: skip
+
+
+def test_rate_and_correct_are_stored_by_the_learning_engine(qtbot, make_app) -> None:
+    app = make_app(
+        [final("The capital of Australia is Sydney.")], extra={"embedder": FakeEmbedder()}
+    )
+    send(qtbot, app, "What is the capital of Australia?")
+    wait_answer(qtbot, app)
+    card = last_card(app)
+    qtbot.mouseClick(card.down, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(card.comment, "wrong city")
+    qtbot.keyClick(card.comment, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: card.status.text() == "Comment saved.", timeout=10_000)
+    dialog = app.chat.ask_correction(card, "What is the capital of Australia?")
+    dialog.answer.setPlainText("Canberra.")
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: "Correction saved" in card.status.text(), timeout=10_000)
+
+    engine = seams.learning_service(app.services)
+    ratings = engine.ratings(card.trace_id)
+    assert [(r.value, r.comment) for r in ratings] == [(-1, ""), (-1, "wrong city")]
+    assert [r.superseded_by is None for r in ratings] == [False, True]  # history kept
+    corrections = engine.corrections()
+    assert [(c.trace_id, c.answer) for c in corrections] == [(card.trace_id, "Canberra.")]
+
+    # the Learning page shows the run as corrected, and filters on it
+    page = app.learning_page
+    app.window.show_page(page)
+    qtbot.waitUntil(lambda: page.runs.runs.rowCount() == 1)
+    assert "corrected" in page.runs.runs.item(0, 4).text()
+    page.runs.filter.setCurrentText("Rated up")
+    assert page.runs.runs.rowCount() == 0
+    page.runs.filter.setCurrentText("Corrected")
+    assert page.runs.runs.rowCount() == 1
+    seams.close_learning(app.services)
+
+
+def test_without_a_learning_engine_feedback_is_disabled_with_a_reason(
+    qtbot, make_app, monkeypatch
+) -> None:
+    monkeypatch.setattr(seams, "has_learning", lambda services: False)
+    app = make_app([final("Hello.")])
+    send(qtbot, app, "Hi")
+    wait_answer(qtbot, app)
+    card = last_card(app)
+    assert not card.up.isEnabled()
+    assert "learning" in card.up.toolTip()
+
+
+def test_markers_for_replayed_and_corrected_answers() -> None:
+    trace = Trace(question="q", model={}, settings={})
+    assert markers_for(trace) == []
+    trace.extra = {"replayed_from": "exp1", "correction": {"created_at": 0.0, "answer": "a"}}
+    labels = [label for label, _ in markers_for(trace)]
+    assert labels[0].startswith("↻ Replayed") and labels[1].startswith("✓ Your correction of")
+    trace.extra = {"corrections": [{"answer": "a"}, {"answer": "b"}]}
+    assert markers_for(trace)[0][0] == "✓ Informed by your corrections"
