@@ -10,21 +10,27 @@ import logging
 import sqlite3
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent_core.agent import Agent
 from agent_core.config import Config, Paths
 from agent_core.conversations import ConversationStore
 from agent_core.memory_db import open_memory_db
 from agent_core.prompting import PromptBuilder
+from agent_core.retrieval import KnowledgeRetriever
 from agent_core.session import ChatSession
 from agent_core.traces import TraceStore
 from models.chat import ChatBackend, GenerationSettings
 from models.discovery import resolve_chat_model
+from models.embedding import Embedder
 from models.errors import JackdawError
 from models.secrets import SecretStore
 from tools.base import ToolRegistry
 from tools.confirm import ConfirmationHandler
 from tools.executor import ToolExecutor
+
+if TYPE_CHECKING:
+    from knowledge import KnowledgeBase
 
 log = logging.getLogger("jackdaw")
 
@@ -80,8 +86,42 @@ class Services:
         from agent_core.tool_wiring import tool_executor_from_config
 
         return tool_executor_from_config(
-            self.config, self.paths, self.memory, confirmer=self.confirmer
+            self.config,
+            self.paths,
+            self.memory,
+            confirmer=self.confirmer,
+            search=lambda query, k: self.knowledge.search(query, k),
         )
+
+    # -- knowledge ---------------------------------------------------------------------------
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The configured GGUF embedding model, or all-MiniLM-L6-v2 converted once."""
+        from models.llama_embedder import LlamaCppEmbedder
+        from models.minilm_gguf import default_embedding_gguf
+
+        configured = self.config.knowledge.embedding_model
+        path = (
+            Path(configured).expanduser()
+            if configured
+            else default_embedding_gguf(self.paths.models_dir)
+        )
+        return LlamaCppEmbedder(path)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeBase:
+        from knowledge import KnowledgeSettings, open_knowledge_base
+
+        kb = open_knowledge_base(
+            self.paths.knowledge_db,
+            self.embedder,
+            KnowledgeSettings(max_file_mb=self.config.knowledge.max_file_mb),
+        )
+        kb.sync_folders(self.config.knowledge.watched_folders)
+        return kb
+
+    def _knowledge_if_watching(self) -> KnowledgeBase | None:
+        return self.knowledge if self.config.knowledge.watched_folders else None
 
     # -- models ------------------------------------------------------------------------------
     @property
@@ -141,6 +181,7 @@ class Services:
             builder,
             self.generation_settings,
             max_steps=agent_config.max_steps,
+            retriever=KnowledgeRetriever(self._knowledge_if_watching),
         )
 
     def reload_model(self) -> None:
@@ -156,6 +197,10 @@ class Services:
     def close(self) -> None:
         """Free the model explicitly (llama-cpp-python's finaliser misbehaves at exit)."""
         self.reload_model()
+        for name in ("knowledge", "embedder"):
+            thing = self.__dict__.pop(name, None)
+            if thing is not None:
+                thing.close()
         memory = self.__dict__.pop("memory", None)
         if memory is not None:
             memory.close()

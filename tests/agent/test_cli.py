@@ -148,3 +148,23 @@ def test_secrets_without_a_keychain_is_a_clear_error() -> None:
     done = jackdaw("secrets", "set", "my-server", stdin="sk-123\n")
     assert done.returncode == 2
     assert "No secure secret store" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_ask_answers_with_sources_from_a_watched_folder(jackdaw_home: Path, tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "garden.md").write_text(
+        "# Garden\n\nThe tomatoes in the greenhouse are watered every Tuesday by Alice.\n"
+    )
+    (notes / "car.md").write_text("# Car\n\nThe oil was changed in March at the Dupont garage.\n")
+    (jackdaw_home / "config.toml").write_text("[agent]\nmax_steps = 2\n")
+    assert jackdaw("folders", "add", str(notes)).returncode == 0
+    indexed = json.loads(jackdaw("index", "--json").stdout)
+    assert indexed["seen"] == 2 and indexed["failed"] == 0
+    done = jackdaw("ask", "Who waters the tomatoes in the greenhouse?", "--json")
+    assert done.returncode == 0, done.stderr
+    sources = json.loads(done.stdout)["sources"]
+    assert sources and sources[0]["source"] == f"{notes.resolve() / 'garden.md'} (Garden)"
+    assert "Alice" in sources[0]["text"]
