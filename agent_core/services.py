@@ -198,9 +198,9 @@ class Services:
         """Free the model explicitly (llama-cpp-python's finaliser misbehaves at exit)."""
         self.reload_model()
         for name in ("knowledge", "embedder"):
-            thing = self.__dict__.pop(name, None)
-            if thing is not None:
-                thing.close()
+            close = getattr(self.__dict__.pop(name, None), "close", None)
+            if close is not None:  # an Embedder need not hold anything to free
+                close()
         memory = self.__dict__.pop("memory", None)
         if memory is not None:
             memory.close()
