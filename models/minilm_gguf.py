@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import struct
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ from models.errors import ModelFileError
 
 PACKAGE = "all_minilm_l6_v2"
 DEFAULT_GGUF_NAME = "all-MiniLM-L6-v2.f16.gguf"
+# Where the packaged app (PyInstaller) carries the GGUF, converted at build time, relative to
+# sys._MEIPASS: the app ships no model.zip and converts nothing.
+BUNDLED_DIR = "jackdaw_models"
 
 # Bumped whenever the converter's output changes, so cached files from an older converter are
 # rebuilt instead of silently reused.
@@ -102,10 +106,22 @@ def default_embedding_gguf(models_dir: Path) -> Path:
     The GGUF is cached as ``models_dir/all-MiniLM-L6-v2.f16.gguf`` and rebuilt when it is
     missing, truncated, unreadable or written by an older converter.
     """
+    bundled = bundled_embedding_gguf()
+    if bundled is not None:
+        return bundled
     dest = models_dir / DEFAULT_GGUF_NAME
     if is_usable_gguf(dest):
         return dest
     return convert_minilm(packaged_model_zip(), dest)
+
+
+def bundled_embedding_gguf() -> Path | None:
+    """The GGUF shipped inside a PyInstaller build (checked when it was built), else None."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if not bundle:
+        return None
+    path = Path(bundle) / BUNDLED_DIR / DEFAULT_GGUF_NAME
+    return path if path.is_file() else None
 
 
 def is_usable_gguf(path: Path) -> bool:
