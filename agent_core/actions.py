@@ -62,7 +62,8 @@ class ActionError(ValueError):
 
 def parse_action(text: str) -> Action:
     try:
-        data = json.loads(text)
+        # Grammar-constrained output may hold raw newlines inside strings: accept them.
+        data = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
         raise ActionError(
             f"Your reply was not valid JSON ({exc.msg}). Reply with one JSON object."

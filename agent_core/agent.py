@@ -98,6 +98,8 @@ class Recall:
     answer: VerifiedFact | None = None  # a strong match: answer with it, citing it
     guidance: list[Guidance] = field(default_factory=list)
     plan: ReplayPlan | None = None
+    # For the trace: e.g. "learning_calls", model calls the learning loop made for this run.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Learning(Protocol):
@@ -169,7 +171,10 @@ class Agent:
             trace.duration_ms = (time.perf_counter() - started) * 1000
             trace.prompt_tokens = sum(s.prompt_tokens for s in trace.steps)
             trace.completion_tokens = sum(s.completion_tokens for s in trace.steps)
-            trace.extra["model_calls"] = sum(1 for s in trace.steps if s.response_schema)
+            # Calls the agent made, plus any the learning loop made for this run.
+            trace.extra["model_calls"] = sum(1 for s in trace.steps if s.response_schema) + len(
+                trace.extra.get("learning_calls", [])
+            )
             self.traces.save(trace)
         if self.learning is not None and recall is not None:
             self.learning.after_run(trace, recall)
@@ -181,6 +186,7 @@ class Agent:
         if self.learning is None or (cancel is not None and cancel.is_set()):
             return Recall()
         recall = self.learning.recall(trace.question, history=history, executor=self.executor)
+        trace.extra.update(recall.extra)
         if recall.answer is not None:
             trace.extra["correction"] = recall.answer.to_dict()
         if recall.plan is not None:
@@ -266,6 +272,7 @@ class Agent:
         any_action = action_schema(tools)
         answer_only = action_schema([])
         must_answer = False
+        script_done = False  # a replayed script ran to its end: only the answer is left
         calls_seen: dict[str, str] = {}  # (tool, arguments) -> observation, to stop loops
         plan = recall.plan
         replay = trace.extra.get("replay")
@@ -279,7 +286,10 @@ class Agent:
             if plan is not None and (planned is None or planned.failure):
                 if planned is not None and replay is not None:
                     replay["fell_back"] = {"step": idx, "reason": planned.failure}
-                plan, planned = None, None  # the script is done (or broken): the model goes on
+                # Done, the recorded run answered next: so does the model. Broken: the
+                # model takes over (the workflow is in its prompt) and may call tools.
+                script_done = planned is None
+                plan, planned = None, None
             if plan is not None and planned is not None:
                 step = Step(
                     idx=idx,
@@ -308,7 +318,8 @@ class Agent:
                 continue
             # Small models can call tools forever: the last step, and the step after a
             # repeated call, may only answer (from what has been gathered so far).
-            schema = answer_only if must_answer or idx == self.max_steps - 1 else any_action
+            last = idx == self.max_steps - 1
+            schema = answer_only if must_answer or script_done or last else any_action
             must_answer = False
             stream = AnswerStream()
             step = Step(
@@ -372,41 +383,8 @@ class Agent:
                 return
 
             assert action.kind == CALL
-            step.tool_name, step.tool_args = action.tool, action.arguments
-            call_key = json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
-            if call_key in calls_seen:
-                step.kind = "repeat"
-                step.observation = (
-                    f"You already called {action.tool} with these arguments; its result was:\n"
-                    f"{calls_seen[call_key]}\nUse it to answer now."
-                )
+            if self._call_tool(trace, step, action, messages, calls_seen, emit) is None:
                 must_answer = True
-                messages += [
-                    {"role": "assistant", "content": result.text},
-                    observation_message(action.tool, step.observation),
-                ]
-                emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
-                continue
-            emit(AgentEvent("tool_call", idx, {"tool": action.tool, "arguments": action.arguments}))
-            outcome: ToolOutcome = self.executor.call(
-                action.tool, action.arguments, trace_id=trace.id
-            )
-            step.tool_outcome = outcome.to_dict()
-            step.observation = outcome.observation
-            calls_seen[call_key] = outcome.observation
-            step.kind = (
-                "tool_call"
-                if outcome.status not in ("unknown_tool", "invalid_arguments")
-                else "mistake"
-            )
-            if step.kind == "mistake":
-                step.error = outcome.observation
-            emit(AgentEvent("tool_result", idx, {"tool": action.tool, "status": outcome.status}))
-            messages += [
-                {"role": "assistant", "content": result.text},
-                observation_message(action.tool, outcome.observation),
-            ]
-            emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
 
         trace.status = "budget_exhausted"
         trace.final_answer = (

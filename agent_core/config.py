@@ -114,7 +114,20 @@ class ToolsConfig:
 class LearningConfig:
     refine_idle_minutes: float = 15.0
     refine_max_per_day: int = 1
-    correction_similarity: float = 0.8
+    correction_similarity: float = 0.8  # at or above: the correction goes into the prompt
+    correction_strong_similarity: float = 0.9  # at or above: answer with it, citing it
+    learn_experiences: bool = True  # learn scripts from successful runs as they happen
+    experience_similarity: float = 0.75  # workflows of tasks this similar guide the model
+    experience_dedup_similarity: float = 0.92
+    replay_similarity: float = 0.85  # a task this similar may have a script's slots filled
+    replay_fill_slots_with_model: bool = True  # by one small model call
+    facts_budget_tokens: int = 256
+    workflows_budget_tokens: int = 256
+    lessons_dose: int = 5  # active lessons in a candidate prompt
+    lessons_on_trial: int = 2  # candidate lessons tried in a candidate prompt
+    exemplars_max: int = 4
+    exemplars_budget_tokens: int = 256
+    eval_max_tokens: int = 128  # per answer while scoring prompt versions
 
 
 @dataclass

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 Migration = Callable[[sqlite3.Connection], None]
 

@@ -1,17 +1,19 @@
 """Prompt assembly: stable parts first, volatile parts last, each within a token budget.
 
 Order (design.md): system prompt version -> tool specs -> active lessons -> conversation
-history -> (this turn) retrieved passages, experiences and the question. Everything before
-the history is identical from turn to turn, so llama.cpp's prefix cache does not re-read it.
-Nothing is cut silently: what is dropped is returned and recorded on the trace.
+history -> (this turn) verified facts from the user's corrections, workflows of similar
+earlier tasks, retrieved passages and the question. Everything before the history is
+identical from turn to turn, so llama.cpp's prefix cache does not re-read it. Nothing is cut
+silently: what is dropped is returned and recorded on the trace.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -63,6 +65,69 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class VerifiedFact:
+    """A question the user corrected, and the answer they gave (the learning loop)."""
+
+    question: str
+    answer: str
+    correction_id: int
+    created_at: float
+    similarity: float = 1.0  # of this turn's question to the corrected one
+
+    @property
+    def date(self) -> str:
+        return time.strftime("%Y-%m-%d", time.localtime(self.created_at))
+
+    @property
+    def cited_answer(self) -> str:
+        """The corrected answer, saying where it comes from."""
+        return f"{self.answer} (your correction of {self.date})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "date": self.date}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VerifiedFact:
+        return cls(**{k: v for k, v in data.items() if k != "date"})
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """The workflow of an earlier, similar task that went well: a plan, not an order."""
+
+    task: str
+    workflow: str
+    experience_id: str
+    similarity: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Guidance:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SystemPrompt:
+    """What a prompt version fixes: the system text and the lessons that follow the tools."""
+
+    text: str
+    lessons: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> str:
+        return prompt_version_id(self.text, self.lessons)
+
+
+def prompt_version_id(text: str, lessons: Sequence[str] = ()) -> str:
+    """The hash recorded on every trace; without lessons it is the hash of the text alone."""
+    if not lessons:
+        return prompt_hash(text)
+    return prompt_hash(text + "\n\nLessons:\n" + "\n".join(lessons))
+
+
+@dataclass(frozen=True)
 class BuiltPrompt:
     messages: list[Message]
     prompt_version: str
@@ -70,6 +135,10 @@ class BuiltPrompt:
     dropped_turns: list[int]  # indices into the history, oldest first
     dropped_passages: list[int]
     passages: list[Passage]
+    facts: list[VerifiedFact] = field(default_factory=list)
+    guidance: list[Guidance] = field(default_factory=list)
+    dropped_facts: list[int] = field(default_factory=list)
+    dropped_guidance: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +148,8 @@ class PromptBuilder:
     history_budget: int = 1024
     retrieval_budget: int = 768
     system_text: str = field(default_factory=lambda: load_template("system.txt"))
+    facts_budget: int = 256
+    guidance_budget: int = 256
 
     @property
     def version(self) -> str:
@@ -120,8 +191,20 @@ class PromptBuilder:
         lessons: Sequence[str] = (),
         history: Sequence[Turn] = (),
         passages: Sequence[Passage] = (),
+        facts: Sequence[VerifiedFact] = (),
+        guidance: Sequence[Guidance] = (),
+        system: SystemPrompt | None = None,
     ) -> BuiltPrompt:
-        system, tokens = self.system_block(tools, lessons)
+        """``system`` (a prompt version) replaces ``self.system_text`` and ``lessons``."""
+        if system is not None:
+            builder = (
+                self if system.text == self.system_text else replace(self, system_text=system.text)
+            )
+            text, tokens = builder.system_block(tools, system.lessons)
+            version = system.version
+        else:
+            text, tokens = self.system_block(tools, lessons)
+            version = self.version
 
         # History policy: keep the most recent whole turns that fit; drop the oldest first.
         kept: list[tuple[int, Turn]] = []
@@ -148,22 +231,61 @@ class PromptBuilder:
             chosen.append(passage)
             used += cost
         tokens["passages"] = used
+
+        # Facts and workflows come best first too; what does not fit is dropped and reported.
+        kept_facts, dropped_facts, tokens["facts"] = _fit(
+            facts,
+            lambda f: self.count_tokens(f.question) + self.count_tokens(f.answer) + 12,
+            self.facts_budget,
+        )
+        kept_guidance, dropped_guidance, tokens["guidance"] = _fit(
+            guidance,
+            lambda g: self.count_tokens(g.task) + self.count_tokens(g.workflow) + 6,
+            self.guidance_budget,
+        )
         final_user = render("passages.txt", passages=chosen, question=question).strip()
+        if kept_guidance:
+            final_user = (
+                render("workflows.txt", guidance=kept_guidance).strip() + "\n\n" + final_user
+            )
+        if kept_facts:
+            final_user = render("facts.txt", facts=kept_facts).strip() + "\n\n" + final_user
         tokens["question"] = self.count_tokens(question)
 
-        messages: list[Message] = [{"role": "system", "content": system}]
+        messages: list[Message] = [{"role": "system", "content": text}]
         for _, turn in kept:
             messages.append({"role": "user", "content": turn.question})
             messages.append({"role": "assistant", "content": final_answer_json(turn.answer)})
         messages.append({"role": "user", "content": final_user})
         return BuiltPrompt(
             messages=messages,
-            prompt_version=self.version,
+            prompt_version=version,
             block_tokens=tokens,
             dropped_turns=dropped_turns,
             dropped_passages=dropped_passages,
             passages=chosen,
+            facts=kept_facts,
+            guidance=kept_guidance,
+            dropped_facts=dropped_facts,
+            dropped_guidance=dropped_guidance,
         )
+
+
+def _fit(
+    items: Sequence[Any], cost: Callable[[Any], int], budget: int
+) -> tuple[list[Any], list[int], int]:
+    """Keep ``items`` in order while they fit in ``budget``; return kept, dropped indices, used."""
+    kept: list[Any] = []
+    dropped: list[int] = []
+    used = 0
+    for index, item in enumerate(items):
+        price = cost(item)
+        if used + price > budget:
+            dropped.append(index)
+            continue
+        kept.append(item)
+        used += price
+    return kept, dropped, used
 
 
 def final_answer_json(answer: str) -> str:

@@ -30,6 +30,7 @@ from tools.confirm import ConfirmationHandler
 from tools.executor import ToolExecutor
 
 if TYPE_CHECKING:
+    from agent_core.learning import Learning
     from knowledge import KnowledgeBase
 
 log = logging.getLogger("jackdaw")
@@ -173,6 +174,8 @@ class Services:
             system_budget=agent_config.system_budget_tokens,
             history_budget=agent_config.history_budget_tokens,
             retrieval_budget=agent_config.retrieval_budget_tokens,
+            facts_budget=self.config.learning.facts_budget_tokens,
+            guidance_budget=self.config.learning.workflows_budget_tokens,
         )
         return Agent(
             self.chat_backend,
@@ -182,7 +185,17 @@ class Services:
             self.generation_settings,
             max_steps=agent_config.max_steps,
             retriever=KnowledgeRetriever(self._knowledge_if_watching),
+            learning=self.learning.memory,
+            system_prompt=self.learning.active_prompt,
         )
+
+    # -- learning ----------------------------------------------------------------------------
+    @cached_property
+    def learning(self) -> Learning:
+        """Ratings, corrections, experiences, replay, lessons, prompt versions, refinement."""
+        from agent_core.learning import Learning
+
+        return Learning.from_services(self)
 
     def reload_model(self) -> None:
         """Drop the loaded model and the agent on it; the next use loads the configured one."""
@@ -196,6 +209,9 @@ class Services:
 
     def close(self) -> None:
         """Free the model explicitly (llama-cpp-python's finaliser misbehaves at exit)."""
+        learning = self.__dict__.pop("learning", None)
+        if learning is not None:
+            learning.close()
         self.reload_model()
         for name in ("knowledge", "embedder"):
             close = getattr(self.__dict__.pop(name, None), "close", None)

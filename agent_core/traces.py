@@ -149,8 +149,11 @@ class TraceStore:
         with transaction(self.conn):
             self.conn.execute("DELETE FROM steps WHERE trace_id = ?", (trace.id,))
             self.conn.execute(
-                f"INSERT OR REPLACE INTO traces ({', '.join(trace_row)}) "
-                f"VALUES ({', '.join('?' * len(trace_row))})",
+                # An upsert, not INSERT OR REPLACE: a REPLACE deletes the row first, and the
+                # delete would cascade to whatever refers to the trace (ratings, ...).
+                f"INSERT INTO traces ({', '.join(trace_row)}) "
+                f"VALUES ({', '.join('?' * len(trace_row))}) ON CONFLICT(id) DO UPDATE SET "
+                + ", ".join(f"{col} = excluded.{col}" for col in trace_row if col != "id"),
                 list(trace_row.values()),
             )
             for step in trace.steps:

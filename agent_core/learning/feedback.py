@@ -1,0 +1,231 @@
+"""Ratings and corrections, linked to traces and kept with their history.
+
+A later rating or correction of the same run *supersedes* the earlier one (which stays,
+marked ``superseded_by``). A correction also supersedes active corrections of the same
+question asked elsewhere, so the user's newest word on a question is the one that counts.
+Corrections are looked up by the similarity of the question (:meth:`FeedbackStore.lookup`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from agent_core.learning.errors import CorrectionNotFoundError, FeedbackError
+from agent_core.learning.similarity import (
+    QuestionEncoder,
+    cosine,
+    from_blob,
+    normalize_question,
+    to_blob,
+)
+from agent_core.memory_db import transaction
+from agent_core.traces import Trace
+
+
+@dataclass(frozen=True)
+class Rating:
+    id: int
+    trace_id: str
+    value: int  # +1 up, -1 down
+    comment: str
+    created_at: float
+    superseded_by: int | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.value > 0
+
+    @property
+    def active(self) -> bool:
+        return self.superseded_by is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rating:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Correction:
+    id: int
+    trace_id: str
+    question: str
+    original_answer: str | None
+    answer: str
+    note: str
+    created_at: float
+    superseded_by: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.superseded_by is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Correction:
+        return cls(**data)
+
+
+_CORRECTION_FIELDS = (
+    "id, trace_id, question, original_answer, answer, note, created_at, superseded_by"
+)
+
+
+def _rating(row: sqlite3.Row) -> Rating:
+    return Rating(**{k: row[k] for k in Rating.__dataclass_fields__})
+
+
+def _correction(row: sqlite3.Row) -> Correction:
+    return Correction(**{k: row[k] for k in _CORRECTION_FIELDS.split(", ")})
+
+
+class FeedbackStore:
+    def __init__(self, conn: sqlite3.Connection, encoder: QuestionEncoder) -> None:
+        self.conn = conn
+        self.encoder = encoder
+
+    # -- ratings -----------------------------------------------------------------------------
+    def rate(self, trace: Trace, up: bool, comment: str = "") -> Rating:
+        if trace.status not in ("ok", "budget_exhausted") or trace.final_answer is None:
+            raise FeedbackError(f"Run {trace.id} has no answer to rate (status {trace.status}).")
+        now = time.time()
+        with transaction(self.conn):
+            cursor = self.conn.execute(
+                "INSERT INTO ratings (trace_id, value, comment, created_at) VALUES (?, ?, ?, ?)",
+                (trace.id, 1 if up else -1, comment, now),
+            )
+            new_id = cursor.lastrowid
+            self.conn.execute(
+                "UPDATE ratings SET superseded_by = ? "
+                "WHERE trace_id = ? AND superseded_by IS NULL AND id != ?",
+                (new_id, trace.id, new_id),
+            )
+        return Rating(int(new_id or 0), trace.id, 1 if up else -1, comment, now)
+
+    def ratings(self, trace_id: str | None = None, *, history: bool = True) -> list[Rating]:
+        where, params = [], []
+        if trace_id is not None:
+            where.append("trace_id = ?")
+            params.append(trace_id)
+        if not history:
+            where.append("superseded_by IS NULL")
+        sql = "SELECT * FROM ratings" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return [_rating(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def current_rating(self, trace_id: str) -> Rating | None:
+        found = self.ratings(trace_id, history=False)
+        return found[-1] if found else None
+
+    # -- corrections -------------------------------------------------------------------------
+    def correct(
+        self, trace: Trace, answer: str, note: str = "", *, same_question: float = 0.97
+    ) -> Correction:
+        """Record the right answer for ``trace``'s question. Earlier active corrections of the
+        same run, or of the same question (similarity >= ``same_question``), are superseded."""
+        answer = answer.strip()
+        if not answer:
+            raise FeedbackError("A correction needs the right answer.", hint='Give it: "ANSWER".')
+        vector = self.encoder.vector(trace.question)
+        now = time.time()
+        superseded = [
+            c.id
+            for c, similarity in self._active_with_similarity(trace.question, vector)
+            if c.trace_id == trace.id or similarity >= same_question
+        ]
+        with transaction(self.conn):
+            cursor = self.conn.execute(
+                "INSERT INTO corrections (trace_id, question, original_answer, answer, note, "
+                "created_at, embedding, embedding_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    trace.id,
+                    trace.question,
+                    trace.final_answer,
+                    answer,
+                    note,
+                    now,
+                    to_blob(vector) if vector is not None else None,
+                    self.encoder.model_id if vector is not None else None,
+                ),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            self.conn.executemany(
+                "UPDATE corrections SET superseded_by = ? WHERE id = ?",
+                [(new_id, old) for old in superseded],
+            )
+        return Correction(new_id, trace.id, trace.question, trace.final_answer, answer, note, now)
+
+    def correction(self, correction_id: int | str) -> Correction:
+        try:
+            key = int(correction_id)
+        except ValueError:
+            raise CorrectionNotFoundError(f"No correction {correction_id!r}.") from None
+        row = self.conn.execute(
+            f"SELECT {_CORRECTION_FIELDS} FROM corrections WHERE id = ?", (key,)
+        ).fetchone()
+        if row is None:
+            raise CorrectionNotFoundError(f"No correction {correction_id!r}.")
+        return _correction(row)
+
+    def corrections(
+        self, *, history: bool = False, trace_id: str | None = None
+    ) -> list[Correction]:
+        where, params = [], []
+        if not history:
+            where.append("superseded_by IS NULL")
+        if trace_id is not None:
+            where.append("trace_id = ?")
+            params.append(trace_id)
+        sql = f"SELECT {_CORRECTION_FIELDS} FROM corrections"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        return [_correction(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+
+    def lookup(
+        self, question: str, vector: np.ndarray | None, threshold: float
+    ) -> list[tuple[Correction, float]]:
+        """Active corrections whose question is at least ``threshold`` similar, best first
+        (the newest first among equals)."""
+        hits = [(c, s) for c, s in self._active_with_similarity(question, vector) if s >= threshold]
+        return sorted(hits, key=lambda hit: (-round(hit[1], 6), -hit[0].created_at))
+
+    def _active_with_similarity(
+        self, question: str, vector: np.ndarray | None
+    ) -> list[tuple[Correction, float]]:
+        key = normalize_question(question)
+        model = self.encoder.model_id
+        rows = self.conn.execute(
+            f"SELECT {_CORRECTION_FIELDS}, embedding, embedding_model FROM corrections "
+            "WHERE superseded_by IS NULL ORDER BY id"
+        ).fetchall()
+        out: list[tuple[Correction, float]] = []
+        for row in rows:
+            correction = _correction(row)
+            if normalize_question(correction.question) == key:
+                out.append((correction, 1.0))
+                continue
+            if vector is None:
+                continue
+            if row["embedding"] is None or row["embedding_model"] != model:
+                stored = self._reembed(correction)  # made without (or with another) embedder
+            else:
+                stored = from_blob(row["embedding"])
+            out.append((correction, cosine(vector, stored)))
+        return out
+
+    def _reembed(self, correction: Correction) -> np.ndarray | None:
+        vector = self.encoder.vector(correction.question)
+        if vector is not None:
+            with transaction(self.conn):
+                self.conn.execute(
+                    "UPDATE corrections SET embedding = ?, embedding_model = ? WHERE id = ?",
+                    (to_blob(vector), self.encoder.model_id, correction.id),
+                )
+        return vector

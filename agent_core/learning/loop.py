@@ -1,0 +1,267 @@
+"""``Learning``: the learning loop as one service, for the composition root, the CLI and the
+GUI. It owns nothing heavy: the embedder, the chat backend and the tools are handed in as
+callables and built only when a piece needs them (``rate`` never loads a model).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent_core.config import LearningConfig
+from agent_core.learning.evaluation import Evaluator
+from agent_core.learning.experiences import RETIRED, Experience, ExperienceStore
+from agent_core.learning.export import export_jsonl
+from agent_core.learning.feedback import Correction, FeedbackStore, Rating
+from agent_core.learning.forget import ForgetReport, Forgetter
+from agent_core.learning.lessons import Lesson, LessonDistiller, LessonStore
+from agent_core.learning.memory import LearningMemory, ModelSlotFiller
+from agent_core.learning.refine import RefinementResult, RefinementScheduler, Refiner
+from agent_core.learning.replay import LIVE, MODEL, ReplayReport, replay_trace
+from agent_core.learning.similarity import EmbedderSource, QuestionEncoder
+from agent_core.learning.versions import PromptVersion, PromptVersionStore
+from agent_core.prompting import PromptBuilder, SystemPrompt
+from agent_core.traces import TraceStore
+from models.chat import ChatBackend, GenerationSettings
+from tools.executor import ToolExecutor
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from agent_core.services import Services
+
+
+class Learning:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        traces: TraceStore,
+        config: LearningConfig,
+        *,
+        embedder: EmbedderSource = None,
+        executor: Callable[[], ToolExecutor] | None = None,
+        backend: Callable[[], ChatBackend] | None = None,
+        builder: Callable[[], PromptBuilder] | None = None,
+        seed: int = 42,
+        max_steps: int = 6,
+        base_system_text: str | None = None,
+    ) -> None:
+        self.conn = conn
+        self.traces = traces
+        self.config = config
+        self.encoder = QuestionEncoder(embedder)
+        self._executor = executor
+        self._backend = backend
+        self._builder = builder
+        self.seed = seed
+        self.max_steps = max_steps
+        self._base_system_text = base_system_text
+
+    @classmethod
+    def from_services(cls, services: Services) -> Learning:
+        """Everything from the composition root; the embedder is ``services.embedder`` when
+        it has one, else the default MiniLM GGUF, loaded on first use."""
+
+        def embedder() -> Any:
+            wired: Any = services  # the knowledge base's embedder, once the root has one
+            if hasattr(type(wired), "embedder") or "embedder" in vars(wired):
+                return wired.embedder
+            from models.llama_embedder import LlamaCppEmbedder
+            from models.minilm_gguf import default_embedding_gguf
+
+            own = LlamaCppEmbedder(default_embedding_gguf(services.paths.models_dir))
+            learning._own_embedder = own
+            return own
+
+        learning = cls(
+            services.memory,
+            services.traces,
+            services.config.learning,
+            embedder=embedder,
+            executor=lambda: services.tool_executor,
+            backend=lambda: services.chat_backend,
+            builder=lambda: services.agent.builder,
+            seed=services.config.model.seed,
+            max_steps=services.config.agent.max_steps,
+        )
+        return learning
+
+    _own_embedder: Any = None
+
+    def close(self) -> None:
+        if self._own_embedder is not None:
+            self._own_embedder.close()
+            self._own_embedder = None
+
+    # -- the stores ------------------------------------------------------------------------------
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        return FeedbackStore(self.conn, self.encoder)
+
+    @cached_property
+    def experiences(self) -> ExperienceStore:
+        return ExperienceStore(self.conn, self.encoder)
+
+    @cached_property
+    def lessons(self) -> LessonStore:
+        return LessonStore(self.conn)
+
+    @cached_property
+    def versions(self) -> PromptVersionStore:
+        return PromptVersionStore(self.conn, self._base_system_text)
+
+    @cached_property
+    def memory(self) -> LearningMemory:
+        """The agent's hook (``Agent(learning=...)``)."""
+        filler = _LazySlotFiller(self._backend, self.seed) if self._backend else None
+        return LearningMemory(
+            self.feedback, self.experiences, self.encoder, self.config, slot_filler=filler
+        )
+
+    def active_prompt(self) -> SystemPrompt:
+        """The agent's ``system_prompt`` hook: the prompt version in force."""
+        return self.versions.active_prompt()
+
+    # -- feedback --------------------------------------------------------------------------------
+    def rate(self, trace_id: str, up: bool, comment: str = "") -> Rating:
+        """Rate a run. Up: the run may teach an experience. Down: experiences it taught or
+        replayed count a failure (and one it alone taught is retired)."""
+        trace = self.traces.get(trace_id)
+        rating = self.feedback.rate(trace, up, comment)
+        if up:
+            if self._executor is not None:
+                self.memory.learn_from(trace, self._executor().registry)
+        else:
+            for experience_id in self.experiences.from_trace(trace.id):
+                experience = self.experiences.get(experience_id)
+                self.experiences.record_failure(experience_id)
+                if experience.sources == [trace.id]:
+                    self.experiences.set_status(experience_id, RETIRED)
+            replayed = trace.extra.get("replayed_from")
+            if replayed and replayed not in self.experiences.from_trace(trace.id):
+                self.experiences.record_failure(replayed)
+        return rating
+
+    def correct(self, trace_id: str, answer: str, note: str = "") -> Correction:
+        """Correct a run's answer; the next similar question gets it at once."""
+        trace = self.traces.get(trace_id)
+        return self.feedback.correct(
+            trace, answer, note, same_question=max(0.97, self.config.correction_strong_similarity)
+        )
+
+    def corrections(self, *, history: bool = False) -> list[Correction]:
+        return self.feedback.corrections(history=history)
+
+    def ratings(self, trace_id: str | None = None) -> list[Rating]:
+        return self.feedback.ratings(trace_id)
+
+    # -- experiences, lessons --------------------------------------------------------------------
+    def experience(self, experience_id: str) -> Experience:
+        return self.experiences.get(experience_id)
+
+    def experience_list(self) -> list[Experience]:
+        return self.experiences.all()
+
+    def lesson_list(self) -> list[Lesson]:
+        return self.lessons.all()
+
+    # -- replay ----------------------------------------------------------------------------------
+    def replay(
+        self, trace_id: str, *, mode: str = LIVE, allow_side_effects: bool = False
+    ) -> ReplayReport:
+        trace = self.traces.get(trace_id)
+        return replay_trace(
+            trace,
+            mode=mode,
+            executor=self._executor() if mode == LIVE and self._executor else None,
+            backend=self._backend() if mode == MODEL and self._backend else None,
+            allow_side_effects=allow_side_effects,
+        )
+
+    # -- refinement ------------------------------------------------------------------------------
+    @cached_property
+    def refiner(self) -> Refiner:
+        def evaluator() -> Evaluator:
+            if self._backend is None or self._executor is None or self._builder is None:
+                raise RuntimeError("refinement needs the chat backend, tools and prompt builder")
+            settings = GenerationSettings(
+                temperature=0.0, seed=self.seed, max_tokens=self.config.eval_max_tokens
+            )
+            return Evaluator(
+                self._backend(),
+                self._executor().registry,
+                self._builder(),
+                settings,
+                max_steps=self.max_steps,
+            )
+
+        def distiller() -> LessonDistiller | None:
+            return LessonDistiller(self._backend(), seed=self.seed) if self._backend else None
+
+        def count_tokens(text: str) -> int:
+            if self._backend is None:
+                return len(text.split())
+            return self._backend().count_tokens(text)
+
+        return Refiner(
+            self.conn,
+            traces=self.traces,
+            feedback=self.feedback,
+            lessons=self.lessons,
+            versions=self.versions,
+            evaluator=evaluator,
+            config=self.config,
+            count_tokens=count_tokens,
+            distiller=distiller,
+        )
+
+    def refine(
+        self,
+        *,
+        cancel: threading.Event | None = None,
+        candidate: PromptVersion | None = None,
+        distill: bool = True,
+    ) -> RefinementResult:
+        return self.refiner.refine(cancel=cancel, candidate=candidate, distill=distill)
+
+    def scheduler(self, **kwargs: Any) -> RefinementScheduler:
+        """The idle-time refinement job (the app calls ``.start()`` and ``.shutdown()``)."""
+
+        def last_activity() -> float | None:
+            row = self.conn.execute("SELECT MAX(created_at) FROM traces").fetchone()
+            return row[0] if row else None
+
+        return RefinementScheduler(self.refiner, self.config, last_activity=last_activity, **kwargs)
+
+    # -- prompt versions -------------------------------------------------------------------------
+    def prompt_versions(self) -> list[PromptVersion]:
+        return self.versions.all()
+
+    def prompt_version(self, version_id: str) -> PromptVersion:
+        return self.versions.get(version_id)
+
+    def rollback(self, version_id: str) -> PromptVersion:
+        return self.versions.rollback(version_id)
+
+    # -- export, forget --------------------------------------------------------------------------
+    def export(self, path: str | Path, fmt: str) -> dict[str, Any]:
+        return export_jsonl(Path(path), fmt, self.traces, self.feedback)
+
+    def forget(self, kind: str, item_id: str) -> ForgetReport:
+        return Forgetter(self.conn, self.traces, self.feedback, self.versions).forget(kind, item_id)
+
+
+class _LazySlotFiller:
+    """The model slot filler over whatever model is loaded now (the GUI may swap it)."""
+
+    def __init__(self, backend: Callable[[], ChatBackend], seed: int) -> None:
+        self._backend = backend
+        self._seed = seed
+
+    def fill(
+        self, task: str, experience: Experience
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        return ModelSlotFiller(self._backend(), seed=self._seed).fill(task, experience)

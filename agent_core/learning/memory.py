@@ -1,0 +1,214 @@
+"""The agent's view of the learning loop: :class:`LearningMemory` implements
+:class:`agent_core.agent.Learning`.
+
+Before a run it recalls, for the question:
+
+* verified facts: active corrections whose question is at least ``correction_similarity``
+  similar; at ``correction_strong_similarity`` or more, when the two questions also agree
+  on their names and numbers (:func:`terms_agree`), the best one *is* the answer (the agent
+  answers with it and cites "your correction of DATE", without a model call);
+* guidance: the workflows of usable experiences at least ``experience_similarity`` similar;
+* a replay plan: the first of those whose script fits the task (its pattern captures the
+  slots; or, at ``replay_similarity`` or more, one small model call fills the slots, each
+  value copied from the task).
+
+After a run it updates the replayed experience's counters and learns a new experience from
+a successful run (``learn_experiences``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from agent_core.agent import Recall
+from agent_core.config import LearningConfig
+from agent_core.learning import slots as slotting
+from agent_core.learning.experiences import Experience, ExperienceStore, induce
+from agent_core.learning.feedback import FeedbackStore
+from agent_core.learning.replay import ExperiencePlan
+from agent_core.learning.similarity import QuestionEncoder
+from agent_core.prompting import Guidance, Turn, VerifiedFact, render
+from agent_core.traces import Trace
+from models.chat import ChatBackend, GenerationSettings
+from tools.base import ToolRegistry
+from tools.executor import ToolExecutor
+
+log = logging.getLogger("jackdaw.learning")
+MAX_FACTS = 5
+
+
+_TERM = re.compile(r"\"[^\"]+\"|\S*\d\S*|\S+[./\\]\S+|(?<!^)(?<![.?!] )\b[A-Z][\w-]*")
+
+
+def distinctive_terms(text: str) -> set[str]:
+    """Names, numbers, quoted text and paths: what makes two similar questions different
+    ("the Lisbon office wifi" is not "the Porto office wifi", however close the vectors)."""
+    return {t.strip("\"'?.,!:;()").lower() for t in _TERM.findall(text.strip())} - {""}
+
+
+def terms_agree(a: str, b: str) -> bool:
+    """Every distinctive term of each question occurs among the words of the other."""
+    words_a = set(re.findall(r"[\w./\\-]+", a.lower()))
+    words_b = set(re.findall(r"[\w./\\-]+", b.lower()))
+    return all(t in words_b or t in b.lower() for t in distinctive_terms(a)) and all(
+        t in words_a or t in a.lower() for t in distinctive_terms(b)
+    )
+
+
+class SlotFiller(Protocol):
+    def fill(
+        self, task: str, experience: Experience
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Slot values for ``task`` (None when it cannot) and a record of the model call."""
+        ...
+
+
+class ModelSlotFiller:
+    """One small, schema-constrained model call that copies slot values out of a task."""
+
+    def __init__(self, backend: ChatBackend, seed: int = 42, max_tokens: int = 64) -> None:
+        self.backend = backend
+        self.settings = GenerationSettings(temperature=0.0, seed=seed, max_tokens=max_tokens)
+
+    def fill(
+        self, task: str, experience: Experience
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        slots = experience.script.slots
+        schema = {
+            "type": "object",
+            "properties": {s.name: {"type": "string"} for s in slots},
+            "required": [s.name for s in slots],
+            "additionalProperties": False,
+        }
+        prompt = render(
+            "slots.txt",
+            task=experience.task,
+            example_json=json.dumps({s.name: s.example for s in slots}, ensure_ascii=False),
+            question=task,
+        )
+        messages = [{"role": "user", "content": prompt}]
+        result = self.backend.chat(messages, self.settings, response_schema=schema)
+        record = {
+            "messages": messages,
+            "raw_output": result.text,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "duration_ms": result.duration_ms,
+        }
+        try:
+            values = json.loads(result.text)
+        except json.JSONDecodeError:
+            return None, record
+        if not isinstance(values, dict):
+            return None, record
+        # A slot holds a value that came from the task: the new value must come from it too.
+        lowered = task.lower()
+        if any(str(values.get(s.name, "")).strip().lower() not in lowered for s in slots):
+            record["refused"] = "a value does not occur in the task"
+            return None, record
+        return slotting.typed(values, slots), record
+
+
+class LearningMemory:
+    def __init__(
+        self,
+        feedback: FeedbackStore,
+        experiences: ExperienceStore,
+        encoder: QuestionEncoder,
+        config: LearningConfig,
+        *,
+        slot_filler: SlotFiller | None = None,
+    ) -> None:
+        self.feedback = feedback
+        self.experiences = experiences
+        self.encoder = encoder
+        self.config = config
+        self.slot_filler = slot_filler
+        self._registry: ToolRegistry | None = None
+
+    # -- before a run ------------------------------------------------------------------------
+    def recall(self, question: str, *, history: Sequence[Turn], executor: ToolExecutor) -> Recall:
+        config = self.config
+        self._registry = executor.registry  # for learning from this run afterwards
+        vector = self.encoder.vector(question)
+        facts = [
+            VerifiedFact(c.question, c.answer, c.id, c.created_at, round(similarity, 4))
+            for c, similarity in self.feedback.lookup(
+                question, vector, config.correction_similarity
+            )[:MAX_FACTS]
+        ]
+        best = facts[0] if facts else None
+        if (
+            best is not None
+            and best.similarity >= config.correction_strong_similarity
+            and terms_agree(question, best.question)
+        ):
+            return Recall(facts=facts, answer=best)
+        similar = self.experiences.similar(question, vector, config.experience_similarity)
+        calls: list[dict[str, Any]] = []  # model calls made here go on the trace
+        plan = self._plan(question, similar, executor, calls)
+        guidance = [Guidance(e.task_template, e.workflow, e.id, round(s, 4)) for e, s in similar]
+        if plan is not None:  # the workflow of the script being replayed comes first
+            guidance.sort(key=lambda g: g.experience_id != plan.experience.id)
+        extra = {"learning_calls": calls} if calls else {}
+        return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra)
+
+    def _plan(
+        self,
+        question: str,
+        similar: list[tuple[Experience, float]],
+        executor: ToolExecutor,
+        calls: list[dict[str, Any]],
+    ) -> ExperiencePlan | None:
+        for experience, similarity in similar:
+            script = experience.script
+            if not script.steps:
+                continue
+            values = slotting.match(script.pattern, question, script.slots)
+            if values is not None:
+                how = "pattern" if script.slots else "same_task"
+                return ExperiencePlan(
+                    experience, values, executor, matched_by=how, similarity=similarity
+                )
+            if (
+                self.slot_filler is not None
+                and self.config.replay_fill_slots_with_model
+                and script.slots
+                and similarity >= self.config.replay_similarity
+            ):
+                values, record = self.slot_filler.fill(question, experience)
+                calls.append({"purpose": "fill slots", "experience_id": experience.id, **record})
+                if values is None:
+                    continue
+                return ExperiencePlan(
+                    experience, values, executor, matched_by="model", similarity=similarity
+                )
+        return None
+
+    # -- after a run -------------------------------------------------------------------------
+    def after_run(self, trace: Trace, recall: Recall) -> None:
+        replay = trace.extra.get("replay")
+        if recall.plan is not None and replay and trace.status != "cancelled":
+            completed = replay.get("fell_back") is None and len(
+                replay.get("replayed_steps", [])
+            ) == replay.get("script_steps")
+            success = trace.status == "ok" and completed
+            self.experiences.record_use(replay["experience_id"], success)
+            if success:
+                return  # the same script did it again: nothing new to learn
+        if self.config.learn_experiences and trace.status == "ok" and self._registry is not None:
+            self.learn_from(trace, self._registry)
+
+    def learn_from(self, trace: Trace, registry: ToolRegistry) -> Experience | None:
+        """Induce an experience from ``trace`` and store it (or merge it into its twin)."""
+        experience = induce(trace, registry)
+        if experience is None:
+            return None
+        stored, _ = self.experiences.add(
+            experience, dedup_similarity=self.config.experience_dedup_similarity
+        )
+        return stored

@@ -1,0 +1,118 @@
+"""Fakes for the learning tests: a deterministic embedder and a prompt-sensitive backend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.chat import ChatResult, GenerationSettings, Message, TextCallback
+from models.gguf_info import ModelInfo
+from tests.fakes import final
+
+_STOP = {"a", "an", "the", "is", "are", "was", "of", "to", "in", "on", "for", "my", "me"}
+_STOP |= {"what", "which", "who", "how", "do", "does", "tell"}
+
+
+class WordsEmbedder:
+    """Hashed bag of content words: questions sharing their words are similar, and the same
+    question (any case, spacing or punctuation) is identical."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        self._dimension = dimension
+        self.embedded: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return "fake-words-v1"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return 512
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                if word in _STOP:
+                    continue
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self._dimension] += 1.0
+            out[row, 0] += 0.05
+            out[row] /= np.linalg.norm(out[row])
+        with self.lock:
+            self.embedded.extend(texts)
+        return out
+
+
+def cosine(embedder: WordsEmbedder, a: str, b: str) -> float:
+    va, vb = embedder.embed([a, b])
+    return float(va @ vb)
+
+
+@dataclass
+class ExemplarBackend:
+    """A "model" whose answers depend on its prompt: it answers a question with the answer
+    an exemplar ("Q: ...\\nA: ...") or a verified fact in its prompt gives for it, and "I do
+    not know." otherwise. Enough to tell a good prompt version from a bad one."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    fail_after: int | None = None  # raise on the N+1th call (a crash mid-refinement)
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo("exemplar", "exemplar", "fake", 0, "none", 4096, 0, "0" * 64)
+
+    @property
+    def context_size(self) -> int:
+        return 4096
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def count_prompt_tokens(self, messages: list[Message]) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+
+    def chat(
+        self,
+        messages: list[Message],
+        settings: GenerationSettings,
+        *,
+        response_schema: dict[str, Any] | None = None,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ChatResult:
+        if self.fail_after is not None and len(self.requests) >= self.fail_after:
+            raise RuntimeError("the model crashed")
+        self.requests.append({"messages": messages, "settings": settings})
+        question = messages[-1]["content"].strip().splitlines()[-1].strip().lower()
+        system = messages[0]["content"]
+        answer = "I do not know."
+        for q, a in re.findall(r"^Q: (.*)\nA: (.*)$", system, re.MULTILINE):
+            if q.strip().lower() == question:
+                answer = a.strip()
+        text = final(answer)
+        if on_text is not None:
+            on_text(text)
+        return ChatResult(text, self.count_prompt_tokens(messages), 3, "stop", 1.0, 0.5)
+
+    def close(self) -> None:
+        pass
+
+
+def outputs_json(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [json.dumps({"action": "call_tool", "tool": t, "arguments": a}) for t, a in calls]

@@ -1,0 +1,133 @@
+"""Ratings and corrections: history, supersession, and a correction taking effect at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_core.learning.errors import FeedbackError
+from agent_core.traces import TraceNotFoundError
+from tests.fakes import final
+from tests.learning.fakes import cosine
+
+
+def test_ratings_keep_their_history(world) -> None:
+    trace, _ = world.ask("Capital of France?", [final("Lyon")])
+    first = world.learning.rate(trace.id, up=True)
+    second = world.learning.rate(trace.id[:6], up=False, comment="wrong city")  # a prefix works
+    history = world.learning.ratings(trace.id)
+    assert [r.id for r in history] == [first.id, second.id]
+    assert history[0].superseded_by == second.id and history[1].active
+    assert world.learning.feedback.current_rating(trace.id).comment == "wrong city"
+
+
+def test_rating_an_unknown_or_unfinished_run_is_a_user_error(world) -> None:
+    with pytest.raises(TraceNotFoundError):
+        world.learning.rate("nope", up=True)
+    backend_outputs: list[str] = []  # the scripted backend runs dry: the run errors
+    with pytest.raises(AssertionError):
+        world.ask("q", backend_outputs)
+    (row,) = world.traces.list()
+    with pytest.raises(FeedbackError, match="no answer to rate"):
+        world.learning.rate(row["id"], up=True)
+
+
+def test_a_correction_supersedes_earlier_ones_of_the_run_and_the_question(world) -> None:
+    a, _ = world.ask("Who maintains the billing service?", [final("Bob")])
+    b, _ = world.ask("who maintains the billing service", [final("Carol")])
+    first = world.learning.correct(a.id, "Dana")
+    second = world.learning.correct(a.id, "Dana Scully", note="full name")
+    third = world.learning.correct(b.id, "Erin")  # the same question, asked in another run
+    active = world.learning.corrections()
+    assert [c.id for c in active] == [third.id]
+    history = world.learning.corrections(history=True)
+    assert [(c.id, c.superseded_by) for c in history] == [
+        (first.id, second.id),
+        (second.id, third.id),
+        (third.id, None),
+    ]
+    assert history[1].note == "full name" and history[1].original_answer == "Bob"
+
+
+def test_same_question_is_answered_from_the_correction_without_the_model(world) -> None:
+    wrong, _ = world.ask("Who maintains the billing service?", [final("Bob")])
+    correction = world.learning.correct(wrong.id, "Dana")
+    streamed: list[str] = []
+    backend_outputs: list[str] = []  # no model call may happen
+    trace, backend = world.ask("who maintains the billing service", backend_outputs)
+    assert not backend.requests
+    assert trace.final_answer == f"Dana (your correction of {_date(correction.created_at)})"
+    used = trace.extra["correction"]
+    assert used["correction_id"] == correction.id and used["similarity"] == 1.0
+    assert trace.extra["model_calls"] == 0
+    assert [s.kind for s in trace.steps] == ["final"] and trace.steps[0].messages == []
+    # The GUI's streaming path sees the answer too.
+    agent = world.agent(backend)
+    agent.run("Who maintains the billing service?", on_text=streamed.append)
+    assert "".join(streamed).startswith("Dana (your correction of ")
+
+
+def test_a_similar_question_gets_the_correction_as_a_verified_fact(world) -> None:
+    wrong, _ = world.ask("Which port does the billing service use?", [final("80")])
+    world.learning.correct(wrong.id, "8443")
+    paraphrase = "Billing service: which port does it use in production?"
+    similarity = cosine(world.embedder, wrong.question, paraphrase)
+    world.config.correction_similarity = similarity - 0.05
+    world.config.correction_strong_similarity = similarity + 0.05
+    trace, backend = world.ask(paraphrase, [final("It uses 8443.")])
+    prompt = backend.requests[0]["messages"][-1]["content"]
+    assert "Verified facts from the user's own corrections" in prompt
+    assert "Answer: 8443 (your correction of" in prompt
+    assert prompt.endswith(paraphrase)  # the question stays last
+    assert trace.extra["corrections"][0]["answer"] == "8443"
+    assert "correction" not in trace.extra  # not strong enough to answer by itself
+
+
+def test_a_close_question_about_another_name_is_not_answered_from_the_correction(world) -> None:
+    wrong, _ = world.ask("What is the wifi network at the Lisbon office called?", [final("x")])
+    world.learning.correct(wrong.id, "LIS-Guest")
+    world.config.correction_similarity = 0.3
+    world.config.correction_strong_similarity = 0.3  # the vectors alone would say "same"
+    trace, backend = world.ask(
+        "What is the wifi network at the Porto office called?", [final("I do not know.")]
+    )
+    assert "correction" not in trace.extra and len(backend.requests) == 1
+    # ...but the fact, with its own question, is there for the model to judge.
+    assert (
+        "Question: What is the wifi network at the Lisbon office called?"
+        in backend.requests[0]["messages"][-1]["content"]
+    )
+    trace, _ = world.ask("what's the name of the Lisbon office wifi network", [])
+    assert trace.final_answer.startswith("LIS-Guest (your correction of")
+
+
+def test_unrelated_questions_get_no_correction(world) -> None:
+    wrong, _ = world.ask("Which port does the billing service use?", [final("80")])
+    world.learning.correct(wrong.id, "8443")
+    trace, backend = world.ask("What is the capital of France?", [final("Paris")])
+    assert "Verified facts" not in backend.requests[0]["messages"][-1]["content"]
+    assert "corrections" not in trace.extra
+
+
+def test_facts_over_their_budget_are_dropped_and_recorded(world) -> None:
+    long = " ".join(["word"] * 300)
+    wrong, _ = world.ask("Tell me about the long thing", [final("short")])
+    world.learning.correct(wrong.id, long)
+    world.config.correction_strong_similarity = 1.1  # never answer by itself
+    trace, backend = world.ask("Tell me about the long thing", [final("ok")])
+    assert "Verified facts" not in backend.requests[0]["messages"][-1]["content"]
+    assert trace.extra["dropped_learning"]["facts"] == [0]
+
+
+def test_corrections_made_without_an_embedder_still_match_the_same_question(world) -> None:
+    wrong, _ = world.ask("Boat name?", [final("none")])
+    world.learning.feedback.encoder._source = None  # as if no embedder were available
+    world.learning.feedback.encoder._resolved = False
+    world.learning.correct(wrong.id, "Albatross")
+    hits = world.learning.feedback.lookup("boat name", None, 0.8)
+    assert [c.answer for c, _ in hits] == ["Albatross"]
+
+
+def _date(timestamp: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d", time.localtime(timestamp))
