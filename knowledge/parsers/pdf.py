@@ -1,0 +1,73 @@
+"""PDF via pypdf: one section per page, so every hit can cite its page.
+
+An encrypted PDF is opened with the empty password first (many "protected" PDFs only
+restrict printing); otherwise it is reported as encrypted. A PDF whose pages carry no text
+(a scan) is reported as having no text layer: we do not OCR.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+from knowledge.parsers.base import (
+    EncryptedDocumentError,
+    NoTextLayerError,
+    ParsedDocument,
+    ParseError,
+    Section,
+)
+
+# pypdf logs a warning for every oddity of a damaged file; the outcome is on the document row.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+class PdfParser:
+    name = "pdf"
+    extensions = frozenset({".pdf"})
+
+    def parse(self, data: bytes, path: Path) -> ParsedDocument:
+        import pypdf
+        from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+        try:
+            reader = pypdf.PdfReader(io.BytesIO(data))
+        except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+            raise ParseError(f"not a readable PDF: {exc}") from exc
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except Exception as exc:  # unsupported algorithm, missing crypto library ...
+                raise EncryptedDocumentError(f"encrypted PDF ({exc})") from exc
+            if not opened:
+                raise EncryptedDocumentError("encrypted PDF: needs a password")
+        sections: list[Section] = []
+        warnings: list[str] = []
+        try:
+            pages = list(reader.pages)
+        except FileNotDecryptedError as exc:
+            raise EncryptedDocumentError("encrypted PDF: needs a password") from exc
+        except Exception as exc:  # pypdf raises many types for damaged page trees
+            raise ParseError(f"damaged PDF: {exc}") from exc
+        failed_pages = 0
+        for number, page in enumerate(pages, start=1):
+            try:
+                text = page.extract_text() or ""
+            except Exception:  # one bad page should not lose the others
+                failed_pages += 1
+                continue
+            if text.strip():
+                sections.append(Section(text=text, page=number))
+        if failed_pages:
+            warnings.append(f"text of {failed_pages} of {len(pages)} page(s) could not be read")
+        if not sections:
+            if failed_pages:
+                raise ParseError("damaged PDF: no page could be read")
+            raise NoTextLayerError(
+                f"no text layer in {len(pages)} page(s) (a scan? OCR is not supported)"
+            )
+        return ParsedDocument(sections, warnings)
+
+
+PARSER = PdfParser()
