@@ -68,6 +68,7 @@ class Jackdaw(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self._reload_after_run = False
         self._closed = False
+        self.refinement: Any = None  # the idle-time refinement schedule, once the model is up
 
         w = self.window
         w.settings_requested.connect(self.open_settings)
@@ -123,6 +124,16 @@ class Jackdaw(QObject):
 
     def _model_loaded(self, info: Any) -> None:
         self.window.set_model_text(f"Model: {info.name}", info.describe())
+        self._start_refinement_schedule()
+
+    def _start_refinement_schedule(self) -> None:
+        """Offline prompt refinement when the app has been idle ([learning] settings)."""
+        if self.refinement is not None or self._closed or not seams.has_learning(self.services):
+            return
+        engine = seams.learning_service(self.services)
+        if engine is not None:
+            self.refinement = engine.scheduler()
+            self.refinement.start()
 
     def _model_failed(self, exc: BaseException) -> None:
         self.window.set_model_text(
@@ -164,6 +175,8 @@ class Jackdaw(QObject):
             self.model.reload()
 
     def _busy_changed(self, busy: bool) -> None:
+        if busy and self.refinement is not None:
+            self.refinement.note_activity()  # the user is here: no refinement now
         if not busy and self._reload_after_run:
             self._reload_after_run = False
             self.model.reload()
@@ -180,6 +193,8 @@ class Jackdaw(QObject):
             return
         self._closed = True
         started = time.perf_counter()
+        if self.refinement is not None:
+            self.refinement.shutdown()
         self.confirmer.close()
         self.chat.shutdown()
         self.knowledge.shutdown()

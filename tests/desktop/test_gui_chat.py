@@ -152,3 +152,13 @@ def test_the_window_is_usable_while_the_model_loads(qtbot, make_app) -> None:
     send(qtbot, app, "Hi")  # the first question loads the model itself
     wait_answer(qtbot, app)
     assert last_card(app).text() == "Hello."
+
+
+def test_refinement_schedule_starts_with_the_model_and_stops_at_exit(qtbot, make_app) -> None:
+    app = make_app([])
+    app._model_loaded(app.services.chat_backend.info)
+    schedule = app.refinement
+    assert schedule is not None and schedule.scheduler.running
+    assert schedule.scheduler.get_job(schedule.JOB_ID) is not None
+    app.shutdown()
+    assert schedule.scheduler is None
