@@ -225,15 +225,17 @@ class HybridSearcher:
         return [Ranked(int(r[0]), float(r[1]), int(r[0]) in full) for r in rows]
 
     def _full_matches(self, terms: list[str], ids: list[int]) -> set[int]:
-        """Which of ``ids`` contain every term."""
+        """Which of ``ids`` contain every term. (The terms are the selective ones, so the
+        AND query is cheap; a ``rowid IN`` constraint would make FTS5 re-run it per id.)"""
         if not ids:
             return set()
-        marks = ",".join("?" * len(ids))
+        if len(terms) == 1:
+            return set(ids)  # every match of a one-term query matches it fully
         rows = self.store.conn.execute(
-            f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
-            [" AND ".join(f'"{t}"' for t in terms), *ids],
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?",
+            [" AND ".join(f'"{t}"' for t in terms)],
         ).fetchall()
-        return {int(r[0]) for r in rows}
+        return set(ids) & {int(r[0]) for r in rows}
 
     def _selective_terms(self, terms: list[str]) -> list[str]:
         """Drop terms found in very many chunks.
