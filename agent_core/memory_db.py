@@ -87,7 +87,7 @@ def m001_conversations_and_traces(conn: sqlite3.Connection) -> None:
             extra_json TEXT NOT NULL DEFAULT '{}',
             PRIMARY KEY (trace_id, idx)
         );
-        """
+        """,
     )
 
 

@@ -99,70 +99,22 @@ class KnowledgeService(Protocol):
     def search(self, query: str, k: int = 10) -> list[Any]: ...
 
 
-_own_knowledge: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
-_knowledge_lock = threading.Lock()
-
-
 def has_knowledge(services: Any) -> bool:
-    if _declares(services, "knowledge"):
-        return True
-    try:
-        return importlib.util.find_spec("knowledge") is not None
-    except ModuleNotFoundError:
-        return False
+    return _declares(services, "knowledge")
 
 
 def knowledge_is_open(services: Any) -> bool:
     """Whether asking for the knowledge base costs nothing (no embedder to load)."""
-    return _declares(services, "knowledge") or services in _own_knowledge
+    return "knowledge" in vars(services)
 
 
 def knowledge_service(services: Any) -> KnowledgeService | None:
-    """The knowledge base: ``services.knowledge`` once the composition root has it; until
-    then one opened here (as ``jackdaw folders`` does), its folders those of config.toml.
-    The first call loads the embedding model: workers only."""
-    if _declares(services, "knowledge"):
-        kb = services.knowledge
-        return kb if isinstance(kb, KnowledgeService) else None
-    with _knowledge_lock:
-        own = _own_knowledge.get(services)
-        if own is None:
-            try:
-                from agent_core.cli_knowledge import sync_folders
-                from knowledge import KnowledgeSettings, open_knowledge_base
-            except ImportError:
-                return None
-            embedder = _embedder(services)
-            config = services.config.knowledge
-            kb = open_knowledge_base(
-                services.paths.knowledge_db,
-                embedder,
-                KnowledgeSettings(max_file_mb=config.max_file_mb),
-            )
-            sync_folders(kb, config.watched_folders)
-            own = _own_knowledge[services] = (kb, embedder)
-        return own[0]  # type: ignore[no-any-return]
-
-
-def _embedder(services: Any) -> Any:
-    if _declares(services, "embedder"):
-        return services.embedder
-    from models.llama_embedder import LlamaCppEmbedder
-    from models.minilm_gguf import default_embedding_gguf
-
-    configured = services.config.knowledge.embedding_model
-    path = configured or default_embedding_gguf(services.paths.models_dir)
-    return LlamaCppEmbedder(path)
-
-
-def close_knowledge(services: Any) -> None:
-    with _knowledge_lock:
-        own = _own_knowledge.pop(services, None)
-    if own is not None:
-        kb, embedder = own
-        kb.close()
-        if embedder is not getattr(services, "__dict__", {}).get("embedder"):
-            embedder.close()
+    """The composition root's knowledge base. The first call loads the embedding model:
+    workers only."""
+    if not _declares(services, "knowledge"):
+        return None
+    kb = services.knowledge
+    return kb if isinstance(kb, KnowledgeService) else None
 
 
 def remember_watched_folders(services: Any, folders: Sequence[str]) -> None:

@@ -184,7 +184,9 @@ class LlamaCppBackend:
             try:
                 grammar = LlamaGrammar.from_json_schema(key, verbose=False)
             except (ValueError, RecursionError) as exc:
-                raise UnsupportedSchemaError(f"Cannot turn this JSON Schema into a grammar: {exc}")
+                raise UnsupportedSchemaError(
+                    f"Cannot turn this JSON Schema into a grammar: {exc}"
+                ) from exc
             sampler = llama_cpp.llama_sampler_init_grammar(
                 self._llama._model.vocab, grammar._grammar.encode("utf-8"), b"root"
             )

@@ -24,16 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent_core.actions import action_schema  # noqa: E402
-from agent_core.agent import Agent  # noqa: E402
-from agent_core.memory_db import open_memory_db  # noqa: E402
-from agent_core.prompting import PromptBuilder, Turn  # noqa: E402
-from agent_core.traces import TraceStore  # noqa: E402
-from models.chat import GenerationSettings  # noqa: E402
-from models.discovery import embedded_chat_model  # noqa: E402
-from models.llama_backend import LlamaCppBackend, default_threads  # noqa: E402
-from tools.base import ToolRegistry  # noqa: E402
-from tools.executor import ToolExecutor  # noqa: E402
+from agent_core.actions import action_schema
+from agent_core.agent import Agent
+from agent_core.memory_db import open_memory_db
+from agent_core.prompting import PromptBuilder, Turn
+from agent_core.traces import TraceStore
+from models.chat import GenerationSettings
+from models.discovery import embedded_chat_model
+from models.llama_backend import LlamaCppBackend, default_threads
+from tools.base import ToolRegistry
+from tools.executor import ToolExecutor
 
 QUESTION = "Explain in detail how jackdaws build their nests and raise their young."
 SETTINGS = GenerationSettings(temperature=0.7, seed=11, max_tokens=200)
@@ -58,7 +58,6 @@ def generation_ratio(rounds: int) -> None:
         return step.completion_tokens, (step.duration_ms - step.first_token_ms) / 1000
 
     def raw_once() -> tuple[int, float]:
-        started = time.perf_counter()
         first = 0.0
         n = 0
         for _chunk in raw.create_chat_completion(
@@ -103,9 +102,7 @@ def second_turn_ratio() -> None:
                   GenerationSettings(temperature=0, seed=1, max_tokens=30))  # fmt: skip
     system_tokens = backend.count_tokens(system)
     first = agent.run("How many nests are at site 3?")
-    second = agent.run(
-        "And at site 4?", history=[Turn(first.question, first.final_answer or "")]
-    )
+    second = agent.run("And at site 4?", history=[Turn(first.question, first.final_answer or "")])
     t1, t2 = first.steps[0].first_token_ms, second.steps[0].first_token_ms
     print(f"time to first token, system prompt {system_tokens} tokens:")
     print(f"  first turn {t1:7.0f} ms   second turn {t2:7.0f} ms   ratio {t2 / t1:.3f}")
@@ -120,7 +117,8 @@ from models.discovery import embedded_chat_model
 t1 = time.perf_counter()
 b = LlamaCppBackend(embedded_chat_model(), n_ctx=4096)
 t2 = time.perf_counter()
-b.chat([{"role": "user", "content": "Hi"}], __import__("models.chat").chat.GenerationSettings(max_tokens=8))
+from models.chat import GenerationSettings
+b.chat([{"role": "user", "content": "Hi"}], GenerationSettings(max_tokens=8))
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "peak_rss_mb": rss}))
 """
