@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent_core.agent import Agent
 from agent_core.config import Config, Paths
@@ -32,6 +33,7 @@ from tools.executor import ToolExecutor
 if TYPE_CHECKING:
     from agent_core.learning import Learning
     from knowledge import KnowledgeBase
+    from knowledge.watcher import FolderWatcher
 
 log = logging.getLogger("jackdaw")
 
@@ -48,6 +50,8 @@ class Services:
         self.config = config or Config.load(self.paths.config_file)
         # Who answers when a tool asks for permission; set by the CLI or the GUI.
         self.confirmer: ConfirmationHandler | None = None
+        self.watcher: FolderWatcher | None = None  # see start_watching
+        self._watch_schedule: Any = None
         if model_override:
             self.config.model.path = str(Path(model_override).expanduser())
             self.config.model.backend = "local"
@@ -120,6 +124,42 @@ class Services:
         )
         kb.sync_folders(self.config.knowledge.watched_folders)
         return kb
+
+    def start_watching(
+        self,
+        on_batch: Callable[..., None] | None = None,
+        on_status: Callable[[str, str], None] | None = None,
+        on_error: Callable[..., None] | None = None,
+    ) -> FolderWatcher:
+        """Keep the knowledge base fresh while the app runs: a watchdog observer on every
+        watched folder (changes are noted, settled, ingested as a batch), a reconcile scan at
+        start and every ``[knowledge] reconcile_minutes``. Idempotent; loads the embedder."""
+        if self.watcher is None:
+            from apscheduler.schedulers.background import BackgroundScheduler
+
+            from knowledge.watcher import FolderWatcher, add_reconcile_job
+
+            watcher = FolderWatcher(
+                self.knowledge,
+                settle_seconds=self.config.knowledge.settle_seconds,
+                on_batch=on_batch,
+                on_status=on_status,
+                on_error=on_error,
+            )
+            watcher.start()
+            scheduler = BackgroundScheduler(daemon=True)
+            add_reconcile_job(scheduler, watcher, self.config.knowledge.reconcile_minutes)
+            scheduler.start()
+            self.watcher, self._watch_schedule = watcher, scheduler
+        return self.watcher
+
+    def stop_watching(self) -> None:
+        if self._watch_schedule is not None:
+            self._watch_schedule.shutdown(wait=False)
+            self._watch_schedule = None
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
 
     def _knowledge_if_watching(self) -> KnowledgeBase | None:
         return self.knowledge if self.config.knowledge.watched_folders else None
@@ -212,6 +252,7 @@ class Services:
         learning = self.__dict__.pop("learning", None)
         if learning is not None:
             learning.close()
+        self.stop_watching()
         self.reload_model()
         for name in ("knowledge", "embedder"):
             close = getattr(self.__dict__.pop(name, None), "close", None)

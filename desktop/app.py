@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from desktop import seams
@@ -45,6 +45,9 @@ def application(argv: list[str] | None = None) -> QApplication:
 
 class Jackdaw(QObject):
     """Owns the window and wires every page's controller to the services."""
+
+    # From the folder watcher's thread: a batch was ingested ("Index: updated 3 files").
+    watched_batch = Signal(str)
 
     def __init__(self, services: Any) -> None:
         super().__init__()
@@ -85,6 +88,7 @@ class Jackdaw(QObject):
         self.chat.answer_finished.connect(lambda _: self._refresh_if_shown())
         self.knowledge.index_state.connect(w.index_label.setText)
         self.confirmer.asked.connect(self._confirmation_shown)
+        self.watched_batch.connect(self._watched_batch)
         self._update_banner()
         w.set_model_text(f"Model: {self._model_name()} (loads in the background)")
 
@@ -125,6 +129,27 @@ class Jackdaw(QObject):
     def _model_loaded(self, info: Any) -> None:
         self.window.set_model_text(f"Model: {info.name}", info.describe())
         self._start_refinement_schedule()
+        self._start_watching()
+
+    def _start_watching(self) -> None:
+        """Watch the folders (in a worker: it loads the embedder and runs a reconcile scan)."""
+        if self._closed or not self.services.config.knowledge.watched_folders:
+            return
+
+        def on_batch(paths: list[str], result: Any) -> None:
+            self.watched_batch.emit(f"Index: updated {len(paths)} file(s)")
+
+        def on_status(folder: str, status: str) -> None:
+            self.watched_batch.emit(f"Index: {os.path.basename(folder)} {status}")
+
+        self.tasks.run(
+            lambda: self.services.start_watching(on_batch=on_batch, on_status=on_status),
+            name="watch folders",
+        )
+
+    def _watched_batch(self, text: str) -> None:
+        self.window.index_label.setText(text)
+        self._refresh_if_shown()
 
     def _start_refinement_schedule(self) -> None:
         """Offline prompt refinement when the app has been idle ([learning] settings)."""

@@ -336,6 +336,9 @@ class KnowledgeController(QObject):
             kb = self._kb()
             folder = kb.add_folder(path)
             seams.remember_watched_folders(self.services, [f.path for f in kb.folders()])
+            watcher = getattr(self.services, "watcher", None)
+            if watcher is not None:  # the app watches already: observe the new folder too
+                watcher.add_folder(folder)
             return folder
 
         self.tasks.run(
@@ -349,6 +352,9 @@ class KnowledgeController(QObject):
 
         def work() -> int:
             kb = self._kb()
+            watcher = getattr(self.services, "watcher", None)
+            if watcher is not None:
+                watcher.remove_folder(path)
             dropped = kb.remove_folder(path)
             seams.remember_watched_folders(self.services, [f.path for f in kb.folders()])
             return dropped

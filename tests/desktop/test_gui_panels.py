@@ -174,3 +174,31 @@ def test_replay_highlights_the_first_divergence(qtbot, make_app) -> None:
     assert runs.steps.currentRow() == 0
     assert runs.steps.item(0).background().color().name() == "#fecaca"
     assert "DIVERGES" in runs.detail.toPlainText()
+
+
+def test_the_app_watches_folders_and_saved_files_become_searchable(
+    qtbot, make_app, tmp_path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "old.md").write_text("# Old\n\nAn old note about herons.\n")
+    kb = open_knowledge_base(tmp_path / "knowledge.db", FakeEmbedder())
+    kb.add_folder(docs)
+
+    def configure(config) -> None:
+        config.knowledge.watched_folders = [str(docs.resolve())]
+        config.knowledge.settle_seconds = 0.2
+
+    app = make_app([], configure=configure, extra={"knowledge": kb})
+    qtbot.waitUntil(lambda: app.services.watcher is not None, timeout=15_000)
+    # The start-up reconcile scan indexed what was there before.
+    qtbot.waitUntil(lambda: any("old.md" in h.path for h in kb.search("herons", 3)), timeout=15_000)
+    (docs / "new.md").write_text("# New\n\nA fresh note about kingfishers.\n")
+    qtbot.waitUntil(
+        lambda: any("new.md" in h.path for h in kb.search("kingfishers", 3)), timeout=15_000
+    )
+    qtbot.waitUntil(lambda: "Index: updated" in app.window.index_label.text(), timeout=5_000)
+    watcher = app.services.watcher
+    app.shutdown()
+    app.services.stop_watching()
+    assert app.services.watcher is None and watcher.watched == []
