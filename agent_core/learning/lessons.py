@@ -274,6 +274,22 @@ class LessonStore:
         )
 
     # -- other updates -----------------------------------------------------------------------
+    def retire(self, lesson_id: int | str, source: str = "user") -> Lesson:
+        """The user retires a lesson: it leaves the prompt, its history stays."""
+        lesson = self.get(lesson_id)
+        now = time.time()
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE lessons SET status = ?, updated_at = ? WHERE id = ?",
+                (RETIRED, now, lesson.id),
+            )
+            self.conn.execute(
+                "INSERT INTO lesson_events (lesson_id, op, payload_json, created_at) "
+                "VALUES (?, 'retire', ?, ?)",
+                (lesson.id, json.dumps({"source": source}), now),
+            )
+        return self.get(lesson.id)
+
     def record_trial(self, lesson_ids: list[int], adopted: bool, source: str) -> None:
         """A refinement tried these lessons: adopted counts as helpful, refused as harmful."""
         deltas = [

@@ -168,6 +168,9 @@ class Learning:
     def lesson_list(self) -> list[Lesson]:
         return self.lessons.all()
 
+    def retire_lesson(self, lesson_id: str) -> Lesson:
+        return self.lessons.retire(lesson_id)
+
     # -- replay ----------------------------------------------------------------------------------
     def replay(
         self, trace_id: str, *, mode: str = LIVE, allow_side_effects: bool = False

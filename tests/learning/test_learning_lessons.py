@@ -148,3 +148,12 @@ def test_a_cut_off_reply_teaches_nothing() -> None:
     backend = ScriptedBackend(['{"ops": [{"op": "add", "text": "unfinish'])
     item = LessonInput("rating:1", "t1", "q", "a")
     assert LessonDistiller(backend).propose(item, []) == []
+
+
+def test_the_user_retires_a_lesson_and_its_history_stays(store: LessonStore) -> None:
+    store.apply([LessonDelta("add", "Give dates as YYYY-MM-DD.", evidence=("t1",))])
+    lesson = store.all()[0]
+    retired = store.retire(lesson.id)
+    assert retired.status == RETIRED and retired.text == lesson.text
+    assert [e["op"] for e in store.events(lesson.id)][-1] == "retire"
+    assert store.ranked(ACTIVE, 10) == [] and store.ranked(CANDIDATE, 10) == []
