@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_core import __version__
+from agent_core.cli_output import print_json
 from agent_core.services import Services
 from agent_core.traces import Trace
 from models.errors import JackdawError
@@ -31,10 +32,6 @@ COMMAND_MODULES = (
     "agent_core.cli_learning",
     "agent_core.cli_gui",
 )
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def trace_result(trace: Trace) -> dict[str, Any]:

@@ -9,7 +9,6 @@ base mirrors them and is brought in line at the start of every command.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent_core.cli_output import print_json
 from knowledge import (
     IngestResult,
     KnowledgeBase,
@@ -121,10 +121,6 @@ def _default_embedder(services: Any) -> Any:
 
 
 # -- output --------------------------------------------------------------------------------
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 class ProgressPrinter:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from agent_core.cli_output import print_json
 from agent_core.learning import Learning
 from agent_core.learning.forget import KINDS
 from agent_core.learning.replay import LIVE, MODEL, RECORD
@@ -25,10 +26,6 @@ Handler = Callable[[argparse.Namespace, Any], int]
 
 class UsageError(JackdawError):
     hint = "See `jackdaw COMMAND --help`."
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def _out(text: str) -> None:
@@ -44,22 +41,10 @@ def _one_line(text: str | None, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
-def _learning(services: Any) -> tuple[Learning, bool]:
-    """``services.learning`` when the composition root has it, else one built here."""
-    if hasattr(type(services), "learning") or "learning" in vars(services):
-        return services.learning, False
-    return Learning.from_services(services), True
-
-
 def with_learning(fn: Callable[[argparse.Namespace, Learning], int]) -> Handler:
     @functools.wraps(fn)
     def handler(args: argparse.Namespace, services: Any) -> int:
-        learning, own = _learning(services)
-        try:
-            return fn(args, learning)
-        finally:
-            if own:
-                learning.close()
+        return fn(args, services.learning)
 
     return handler
 
@@ -71,7 +56,7 @@ def cmd_rate(args: argparse.Namespace, learning: Learning) -> int:
         raise UsageError(f"Rate a run up or down, not {args.value!r}.")
     rating = learning.rate(args.trace, args.value == "up", args.comment or "")
     if args.json:
-        _print_json({"rating": rating.to_dict()})
+        print_json({"rating": rating.to_dict()})
     else:
         _out(f"Rated run {rating.trace_id} {args.value} (rating {rating.id}).")
     return 0
@@ -81,7 +66,7 @@ def cmd_rate(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_correct(args: argparse.Namespace, learning: Learning) -> int:
     correction = learning.correct(args.trace, args.answer, args.note or "")
     if args.json:
-        _print_json({"correction": correction.to_dict()})
+        print_json({"correction": correction.to_dict()})
     else:
         _out(
             f"Correction {correction.id} saved for run {correction.trace_id}; "
@@ -94,7 +79,7 @@ def cmd_correct(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_corrections_list(args: argparse.Namespace, learning: Learning) -> int:
     corrections = learning.corrections(history=args.all)
     if args.json:
-        _print_json({"corrections": [c.to_dict() for c in corrections]})
+        print_json({"corrections": [c.to_dict() for c in corrections]})
         return 0
     for c in corrections:
         state = "" if c.active else f"  (superseded by {c.superseded_by})"
@@ -112,7 +97,7 @@ def cmd_corrections_list(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_experiences_list(args: argparse.Namespace, learning: Learning) -> int:
     experiences = learning.experience_list()
     if args.json:
-        _print_json({"experiences": [e.to_dict() for e in experiences]})
+        print_json({"experiences": [e.to_dict() for e in experiences]})
         return 0
     for e in experiences:
         _out(
@@ -128,7 +113,7 @@ def cmd_experiences_list(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_experiences_show(args: argparse.Namespace, learning: Learning) -> int:
     e = learning.experience(args.id)
     if args.json:
-        _print_json(e.to_dict())
+        print_json(e.to_dict())
         return 0
     _out(
         f"experience {e.id}  {e.status}  successes {e.successes}  failures {e.failures}  "
@@ -153,7 +138,7 @@ def cmd_experiences_show(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_lessons_list(args: argparse.Namespace, learning: Learning) -> int:
     lessons = learning.lesson_list()
     if args.json:
-        _print_json({"lessons": [x.to_dict() for x in lessons]})
+        print_json({"lessons": [x.to_dict() for x in lessons]})
         return 0
     for x in lessons:
         _out(f"{x.id:>4}  {x.status:<9} +{x.helpful}/-{x.harmful}  {x.text}")
@@ -168,7 +153,7 @@ def cmd_replay(args: argparse.Namespace, learning: Learning) -> int:
     mode = RECORD if args.from_record else MODEL if args.model else LIVE
     report = learning.replay(args.trace, mode=mode, allow_side_effects=args.allow_side_effects)
     if args.json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return 0
     _out(f"replay of run {report.trace_id} ({report.mode})")
     for s in report.steps:
@@ -187,7 +172,7 @@ def cmd_refine(args: argparse.Namespace, learning: Learning) -> int:
     sys.stderr.write("Refining: scoring the current and a candidate prompt on your rated runs...\n")
     result = learning.refine()
     if args.json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return 0
     _out(f"refinement {result.run_id}: {result.status} — {result.reason}")
     if result.current_score is not None:
@@ -203,7 +188,7 @@ def cmd_prompts_list(args: argparse.Namespace, learning: Learning) -> int:
     versions = learning.prompt_versions()
     active = learning.versions.active().id
     if args.json:
-        _print_json({"active": active, "versions": [v.to_dict() for v in versions]})
+        print_json({"active": active, "versions": [v.to_dict() for v in versions]})
         return 0
     for v in versions:
         mark = "*" if v.id == active else " "
@@ -219,7 +204,7 @@ def cmd_prompts_list(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_prompts_show(args: argparse.Namespace, learning: Learning) -> int:
     v = learning.prompt_version(args.id)
     if args.json:
-        _print_json(v.to_dict())
+        print_json(v.to_dict())
         return 0
     _out(f"prompt version {v.id}  {v.status}  score {v.score}  ({v.reason})")
     _out("--- system text ---\n" + v.system_text)
@@ -232,7 +217,7 @@ def cmd_prompts_show(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_prompts_rollback(args: argparse.Namespace, learning: Learning) -> int:
     v = learning.rollback(args.id)
     if args.json:
-        _print_json({"active": v.id})
+        print_json({"active": v.id})
     else:
         _out(f"Prompt version {v.id} is in force again.")
     return 0
@@ -243,7 +228,7 @@ def cmd_prompts_rollback(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_export(args: argparse.Namespace, learning: Learning) -> int:
     done = learning.export(args.path, args.format)
     if args.json:
-        _print_json(done)
+        print_json(done)
     else:
         _out(f"Wrote {done['rows']} {done['format']} row(s) to {done['path']}.")
     return 0
@@ -253,7 +238,7 @@ def cmd_export(args: argparse.Namespace, learning: Learning) -> int:
 def cmd_forget(args: argparse.Namespace, learning: Learning) -> int:
     report = learning.forget(args.kind, args.id)
     if args.json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return 0
     gone = ", ".join(f"{len(ids)} {what}" for what, ids in report.deleted.items()) or "nothing"
     _out(f"Forgot {args.kind} {report.id}: deleted {gone}.")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from agent_core.cli_output import print_json
 from agent_core.config import Config, Paths
 from models.errors import JackdawError
 from tools.executor import ToolExecutor
@@ -52,8 +53,6 @@ def _executor(services: ToolServices) -> ToolExecutor:
 
 
 # -- output -----------------------------------------------------------------------------------
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def _when(timestamp: float) -> str:
@@ -71,7 +70,7 @@ def cmd_tools_list(args: argparse.Namespace, services: ToolServices) -> int:
     executor = _executor(services)
     tools = [tool.to_dict() for tool in executor.registry]
     if args.json:
-        _print_json({"tools": tools})
+        print_json({"tools": tools})
         return 0
     for tool in tools:
         props = tool["parameters"].get("properties", {})
@@ -90,7 +89,7 @@ def cmd_tools_call(args: argparse.Namespace, services: ToolServices) -> int:
     executor = _executor(services).with_confirmer(TerminalConfirmationHandler())
     outcome = executor.call(args.name, arguments)
     if args.json:
-        _print_json({"outcome": outcome.to_dict()})
+        print_json({"outcome": outcome.to_dict()})
     else:
         sys.stdout.write(outcome.observation + "\n")
         if not outcome.ok:
@@ -101,7 +100,7 @@ def cmd_tools_call(args: argparse.Namespace, services: ToolServices) -> int:
 def cmd_permissions_list(args: argparse.Namespace, services: ToolServices) -> int:
     rules = _executor(services).policy.rules()
     if args.json:
-        _print_json({"rules": [rule.to_dict() for rule in rules]})
+        print_json({"rules": [rule.to_dict() for rule in rules]})
         return 0
     if not rules:
         sys.stderr.write(
@@ -146,7 +145,7 @@ def cmd_permissions_allow(args: argparse.Namespace, services: ToolServices) -> i
     scope = Scope.make(tool.name, args.path, patterns)
     rule = executor.policy.allow(scope, Lifetime.ALWAYS)
     if args.json:
-        _print_json({"rule": rule.to_dict()})
+        print_json({"rule": rule.to_dict()})
     else:
         sys.stdout.write(f"Added rule {rule.id}: allow {scope.describe()}.\n")
     return 0
@@ -157,7 +156,7 @@ def cmd_audit(args: argparse.Namespace, services: ToolServices) -> int:
     assert executor.audit is not None
     entries = executor.audit.recent(args.limit, tool=args.tool, trace_id=args.trace)
     if args.json:
-        _print_json({"entries": [entry.to_dict() for entry in entries]})
+        print_json({"entries": [entry.to_dict() for entry in entries]})
         return 0
     if not entries:
         sys.stderr.write("No tool calls recorded yet.\n")

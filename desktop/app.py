@@ -226,7 +226,6 @@ class Jackdaw(QObject):
         if not self.tasks.shutdown(SHUTDOWN_WAIT_MS):
             log.warning("background work still running after %d ms", SHUTDOWN_WAIT_MS)
             return  # a worker may still use them: leave the knowledge base and engine open
-        seams.close_learning(self.services)
         log.info("shut down in %.0f ms", (time.perf_counter() - started) * 1000)
 
 

@@ -8,9 +8,7 @@ from a worker thread; the ``has_*`` checks look at the class, so they build noth
 
 from __future__ import annotations
 
-import importlib.util
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -126,41 +124,14 @@ def remember_watched_folders(services: Any, folders: Sequence[str]) -> None:
 
 # -- learning (learning issue) --------------------------------------------------------------
 
-_own_learning: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_learning_lock = threading.Lock()
-
 
 def has_learning(services: Any) -> bool:
-    if _declares(services, "learning"):
-        return True
-    try:
-        return importlib.util.find_spec("agent_core.learning") is not None
-    except ModuleNotFoundError:
-        return False
+    return _declares(services, "learning")
 
 
 def learning_service(services: Any) -> Any | None:
-    """The learning engine: ``services.learning`` once the composition root has it, until
-    then one built here (as ``jackdaw rate`` does), once per Services. Workers only."""
-    if _declares(services, "learning"):
-        return services.learning
-    with _learning_lock:
-        engine = _own_learning.get(services)
-        if engine is None:
-            try:
-                from agent_core.learning import Learning
-            except ImportError:
-                return None
-            engine = _own_learning[services] = Learning.from_services(services)
-        return engine
-
-
-def close_learning(services: Any) -> None:
-    """Free what a learning engine built here holds (its embedder)."""
-    with _learning_lock:
-        engine = _own_learning.pop(services, None)
-    if engine is not None:
-        engine.close()
+    """The composition root's learning engine. Workers only (it may load the embedder)."""
+    return services.learning if _declares(services, "learning") else None
 
 
 def has_capability(service: Any, name: str) -> bool:

@@ -80,7 +80,6 @@ def test_rate_and_correct_are_stored_by_the_learning_engine(qtbot, make_app) -> 
     assert page.runs.runs.rowCount() == 0
     page.runs.filter.setCurrentText("Corrected")
     assert page.runs.runs.rowCount() == 1
-    seams.close_learning(app.services)
 
 
 def test_without_a_learning_engine_feedback_is_disabled_with_a_reason(
