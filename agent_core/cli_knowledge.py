@@ -50,6 +50,13 @@ def register(subparsers: Any) -> None:
     listing = folders.add_parser("list", help="watched folders and what is indexed")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     listing.set_defaults(handler=cmd_folders_list)
+    status = folders.add_parser(
+        "status", help="files not (fully) indexed and why, and the recent indexing runs"
+    )
+    status.add_argument("path", nargs="?", help="only this watched folder")
+    status.add_argument("--limit", type=int, default=200, help="files listed at most (200)")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=cmd_folders_status)
 
     index = subparsers.add_parser("index", help="bring the index up to date")
     index.add_argument("path", nargs="?", help="a file or folder inside a watched folder")
@@ -96,7 +103,7 @@ def knowledge_base(services: Any) -> Iterator[KnowledgeBase]:
             owned.append(embedder)
         config = services.config.knowledge
         kb = open_knowledge_base(
-            services.paths.knowledge_db, embedder, KnowledgeSettings(max_file_mb=config.max_file_mb)
+            services.paths.knowledge_db, embedder, KnowledgeSettings.from_config(config)
         )
         owned.insert(0, kb)
     try:
@@ -124,31 +131,50 @@ def _default_embedder(services: Any) -> Any:
 
 
 class ProgressPrinter:
-    """Progress on stderr: one rewritten line on a terminal, a line every few seconds else."""
+    """Progress on stderr: one rewritten line on a terminal, a line every few seconds else.
+
+    From the first second: files found while scanning, then files and chunks done of the
+    total with an ETA."""
 
     def __init__(self, stream: Any = None, every_s: float = 2.0) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every_s = every_s
+        self.every_s = every_s if not self.tty else 0.1
         self._last = 0.0
+        self._phase = ""
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
         final = p.phase in ("done", "cancelled")
-        if not final and not self.tty and now - self._last < self.every_s:
+        first_of_phase = p.phase != self._phase
+        self._phase = p.phase
+        if not final and not first_of_phase and now - self._last < self.every_s:
             return
         self._last = now
-        eta = f", ETA {p.eta_s:.0f}s" if p.eta_s else ""
-        current = f"  {Path(p.current_file).name}" if p.current_file else ""
-        line = (
-            f"[{p.phase}] {p.files_done}/{p.files_total} files, {p.chunks_embedded} chunks "
-            f"({p.chunks_per_s:.1f}/s{eta}){current}"
-        )
+        if p.phase == "scanning":
+            line = f"[scanning] {p.files_total} files found"
+        else:
+            eta = f", ETA {p.eta_s:.0f}s" if p.eta_s else ""
+            current = f"  {safe_text(Path(p.current_file).name)}" if p.current_file else ""
+            line = (
+                f"[{p.phase}] {p.files_done}/{p.files_total} files, {p.chunks_embedded} "
+                f"chunks ({p.chunks_per_s:.1f}/s{eta}){current}"
+            )
         if self.tty:
             self.stream.write("\r\033[K" + line[:200] + ("\n" if final else ""))
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def safe_text(text: str) -> str:
+    """For a terminal: control characters (escape sequences in a file name) shown escaped,
+    undecodable bytes of a file name shown as \\xNN."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(
+        ch if ch.isprintable() or ch in "\t" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def describe(result: IngestResult) -> str:
@@ -169,13 +195,18 @@ def describe(result: IngestResult) -> str:
         text += f"\n  offline (index kept): {folder}"
     failures = [p for p in result.problems if p.status not in ("skipped",)]
     for problem in failures[:20]:
-        text += f"\n  {problem.status}: {problem.path}: {problem.reason}"
+        text += f"\n  {problem.status}: {safe_text(problem.path)}: {safe_text(problem.reason)}"
+    skipped = len(result.problems) - len(failures)
+    if skipped or len(failures) > 20:
+        text += "\n  (every file not indexed, and why: jackdaw folders status)"
     return text
 
 
 @contextmanager
 def cancel_on_interrupt() -> Iterator[threading.Event]:
-    """Ctrl-C sets the event (the run stops after the current file) instead of killing."""
+    """Ctrl-C or SIGTERM sets the event: the run stops within a second, keeps what is done,
+    and the command exits 130. A second Ctrl-C quits at once (the index stays consistent:
+    every write is a transaction)."""
     cancel = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield cancel
@@ -185,13 +216,19 @@ def cancel_on_interrupt() -> Iterator[threading.Event]:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        sys.stderr.write("\n[stopping after the current file; Ctrl-C again to quit now]\n")
+        sys.stderr.write("\n[stopping: keeping what is done; Ctrl-C again to quit now]\n")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in _STOP_SIGNALS}
     try:
         yield cancel
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+_STOP_SIGNALS = tuple(
+    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None
+)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -211,10 +248,10 @@ def cmd_folders_add(args: argparse.Namespace, services: Any) -> int:
     if args.json:
         print_json({"folder": folder, "index": result.to_dict() if result else None})
     else:
-        sys.stdout.write(f"watching {folder}\n")
+        sys.stdout.write(f"watching {safe_text(folder)}\n")
         if result:
             sys.stdout.write(describe(result) + "\n")
-    return 0
+    return 130 if result is not None and result.cancelled else 0
 
 
 def cmd_folders_remove(args: argparse.Namespace, services: Any) -> int:
@@ -234,9 +271,23 @@ def cmd_folders_remove(args: argparse.Namespace, services: Any) -> int:
     return 0
 
 
+def _problem_dict(doc: Any) -> dict[str, Any]:
+    return {
+        "path": doc.path,
+        "folder": doc.folder,
+        "status": doc.status,
+        "reason": doc.error,
+        "warning": doc.warning,
+        "size": doc.size,
+        "chunks": doc.chunk_count,
+    }
+
+
 def cmd_folders_list(args: argparse.Namespace, services: Any) -> int:
     with knowledge_base(services) as kb:
         folders = [f.to_dict() for f in kb.folders()]
+        for f in folders:
+            f["problem_files"] = [_problem_dict(d) for d in kb.problems(f["path"], limit=200)]
         stats = kb.stats()
     if args.json:
         print_json({"folders": folders, "index": stats})
@@ -249,10 +300,47 @@ def cmd_folders_list(args: argparse.Namespace, services: Any) -> int:
             if f["last_scan_at"]
             else "never"
         )
+        problems = f", {f['problems']} not indexed (jackdaw folders status)" if f["problems"] else ""
         sys.stdout.write(
-            f"{f['path']}  [{f['status']}]  {f['documents']} files, "
-            f"{f['chunks']} chunks, last scan {when}\n"
+            f"{safe_text(f['path'])}  [{f['status']}]  {f['documents']} files, "
+            f"{f['chunks']} chunks, last scan {when}{problems}\n"
         )
+    return 0
+
+
+def cmd_folders_status(args: argparse.Namespace, services: Any) -> int:
+    """Per-file status for every file not (fully) indexed, kept until the file changes."""
+    with knowledge_base(services) as kb:
+        folder = normalise_folder(args.path) if args.path else None
+        if folder is not None and folder not in kb.folder_paths():
+            raise NotWatchedError(f"{folder} is not a watched folder")
+        folders = [f for f in kb.folders() if folder is None or f.path == folder]
+        files = [_problem_dict(d) for d in kb.problems(folder, limit=args.limit)]
+        runs = [r.to_dict() for r in kb.runs(5)]
+        watcher = getattr(services, "watcher", None)
+    if args.json:
+        print_json(
+            {
+                "folders": [f.to_dict() for f in folders],
+                "files": files,
+                "runs": runs,
+                "watching": watcher.watched if watcher is not None else [],
+            }
+        )
+        return 0
+    for f in folders:
+        note = f" ({f.note})" if f.note else ""
+        sys.stdout.write(
+            f"{safe_text(f.path)}  [{f.status}{note}]  {f.documents} files, {f.chunks} chunks, "
+            f"{f.problems} not (fully) indexed\n"
+        )
+    for item in files:
+        reason = f": {item['reason']}" if item["reason"] else ""
+        sys.stdout.write(f"  {item['status']}{safe_text(reason)}  {safe_text(item['path'])}\n")
+    if runs:
+        last = runs[0]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last["started_at"]))
+        sys.stdout.write(f"last run {when}: {last['status']}; {last['summary'] or ''}\n")
     return 0
 
 
@@ -313,20 +401,29 @@ def cmd_watch(args: argparse.Namespace, services: Any) -> int:
         scheduler = BackgroundScheduler()
         if config.reconcile_minutes > 0:
             add_reconcile_job(scheduler, watcher, config.reconcile_minutes)
-        watcher.start()
-        scheduler.start()
-        sys.stderr.write(
-            f"watching {len(kb.folder_paths())} folder(s), a full re-scan every "
-            f"{config.reconcile_minutes:g} min; Ctrl-C to stop\n"
-        )
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
         try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            sys.stderr.write("\nstopping\n")
+            watcher.start()
+            scheduler.start()
+            sys.stderr.write(
+                f"watching {len(kb.folder_paths())} folder(s) (folders added meanwhile are "
+                f"watched at once), a full re-scan every {config.reconcile_minutes:g} min; "
+                "Ctrl-C to stop\n"
+            )
+            while not stop.wait(0.5):
+                pass
+            sys.stderr.write("\nstopping (what is indexed is kept)\n")
         finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
             scheduler.shutdown(wait=False)
             watcher.stop()
-    return 0
+    return 0  # stopping is how `watch` ends: not a failure
 
 
 def cmd_search(args: argparse.Namespace, services: Any) -> int:

@@ -61,6 +61,7 @@ class Jackdaw(QObject):
 
         self.knowledge_page = KnowledgePage()
         self.knowledge = KnowledgeController(services, self.knowledge_page, self.tasks)
+        self.knowledge.start_watching = self._watch_now
         self.learning_page = LearningPage()
         self.learning = LearningController(services, self.learning_page, self.tasks)
         self.permissions_page = PermissionsPage()
@@ -135,6 +136,11 @@ class Jackdaw(QObject):
         """Watch the folders (in a worker: it loads the embedder and runs a reconcile scan)."""
         if self._closed or not self.services.config.knowledge.watched_folders:
             return
+        self.tasks.run(self._watch_now, name="watch folders")
+
+    def _watch_now(self) -> Any:
+        """Start watching (idempotent); called in a worker. Also used by the Knowledge page
+        when a folder is added while nothing is watched yet."""
 
         def on_batch(paths: list[str], result: Any) -> None:
             self.watched_batch.emit(f"Index: updated {len(paths)} file(s)")
@@ -142,10 +148,9 @@ class Jackdaw(QObject):
         def on_status(folder: str, status: str) -> None:
             self.watched_batch.emit(f"Index: {os.path.basename(folder)} {status}")
 
-        self.tasks.run(
-            lambda: self.services.start_watching(on_batch=on_batch, on_status=on_status),
-            name="watch folders",
-        )
+        if self._closed:
+            return None
+        return self.services.start_watching(on_batch=on_batch, on_status=on_status)
 
     def _watched_batch(self, text: str) -> None:
         self.window.index_label.setText(text)

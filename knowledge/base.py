@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from knowledge.db import open_db
 from knowledge.errors import (
@@ -21,13 +22,14 @@ from knowledge.errors import (
     NotWatchedError,
 )
 from knowledge.ingest import FileReader, Indexer, IndexSettings, ProgressCallback, Scope, read_file
-from knowledge.scan import IgnoreRules, watched_root
+from knowledge.scan import IgnoreRules, storable_path, watched_root
 from knowledge.search import HybridSearcher, SearchSettings
 from knowledge.store import KnowledgeStore
 from knowledge.types import (
     Document,
     FolderInfo,
     Hit,
+    IndexRun,
     IndexState,
     IngestResult,
     RebuildPlan,
@@ -42,15 +44,47 @@ DEFAULT_CHUNKS_PER_SECOND = 15.0
 
 @dataclass(frozen=True)
 class KnowledgeSettings:
-    max_file_mb: float = 50.0
+    max_file_mb: float = 50.0  # text past this is indexed up to it; other files skipped
     chunk_tokens: int = 256
     overlap_tokens: int = 32
     skip_hidden: bool = True
     embed_batch: int = 16
+    file_time_budget_s: float = 120.0  # per file; 0: none
+    follow_links_outside: bool = False  # follow symlinks that leave their watched folder
+    skip_generated: bool = True  # minified code, one-line data, encoded blobs
+
+    @classmethod
+    def from_config(cls, config: Any) -> KnowledgeSettings:
+        """From ``[knowledge]`` in config.toml (any object with those attributes)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{n: getattr(config, n) for n in names if hasattr(config, n)})
 
 
 def normalise_folder(path: str | os.PathLike[str]) -> str:
     return str(Path(path).expanduser().resolve())
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # type: ignore[attr-defined]
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)  # type: ignore[attr-defined]
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
 
 
 class KnowledgeBase:
@@ -78,6 +112,7 @@ class KnowledgeBase:
             max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
             skip_hidden=self.settings.skip_hidden,
             excluded_paths=excluded,
+            follow_links_outside=self.settings.follow_links_outside,
         )
         self.rules = rules
         self.indexer = Indexer(
@@ -88,9 +123,13 @@ class KnowledgeBase:
                 chunk_tokens=self.settings.chunk_tokens,
                 overlap_tokens=self.settings.overlap_tokens,
                 embed_batch=self.settings.embed_batch,
+                file_time_budget_s=self.settings.file_time_budget_s,
+                skip_generated=self.settings.skip_generated,
             ),
             reader=reader,
         )
+        # A run left "running" by a process that died (SIGKILL, power cut) is interrupted.
+        store.heal_runs(process_alive)
         self.searcher = HybridSearcher(store, embedder, search_settings)
         state = store.index_state()
         if (
@@ -143,6 +182,10 @@ class KnowledgeBase:
 
     def add_folder(self, path: str | os.PathLike[str]) -> str:
         folder = normalise_folder(path)
+        if storable_path(folder) != folder:
+            raise NotAFolderError(
+                f"{storable_path(folder)}: the folder's name is not valid UTF-8; rename it"
+            )
         if not os.path.exists(folder):
             raise FolderNotFoundError(f"No such folder: {folder}")
         if not os.path.isdir(folder):
@@ -170,6 +213,15 @@ class KnowledgeBase:
 
     def folders(self) -> list[FolderInfo]:
         return self.store.folders()
+
+    def problems(self, folder: str | None = None, limit: int | None = None) -> list[Document]:
+        """Files not (fully) indexed and why (skipped, failed, truncated ...), kept on
+        record until the file changes."""
+        return self.store.problems(normalise_folder(folder) if folder else None, limit)
+
+    def runs(self, limit: int = 10) -> list[IndexRun]:
+        """Recent indexing runs, newest first (a killed one shows as interrupted)."""
+        return self.store.runs(limit)
 
     def folder_paths(self) -> list[str]:
         return self.store.folder_paths()
@@ -207,7 +259,27 @@ class KnowledgeBase:
                 if root is None:
                     raise NotWatchedError(f"{path} is not inside a watched folder")
                 scopes.append(Scope(root, path if watched_root(path, roots) else real))
-        return self.indexer.run(scopes, on_progress, cancel)
+        run_id = self.store.start_run(
+            os.getpid(), "all" if paths is None else " ".join(storable_path(s.path) for s in scopes)
+        )
+        status, summary = "failed", None
+        try:
+            result = self.indexer.run(scopes, on_progress, cancel)
+            status = "cancelled" if result.cancelled else "done"
+            summary = (
+                f"{result.seen} seen, {result.added} added, {result.updated} updated, "
+                f"{result.deleted} deleted, {result.failed} failed, {result.skipped} skipped, "
+                f"{result.chunks_embedded} chunks embedded in {result.seconds:.1f} s"
+            )
+            return result
+        except BaseException as exc:
+            summary = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            try:
+                self.store.finish_run(run_id, status, summary)
+            except Exception:  # the DB may be the problem (disk full); the run already failed
+                pass
 
     reconcile = index
 

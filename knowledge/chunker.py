@@ -5,30 +5,40 @@ sentence boundaries, then words, and repeats the tail of the previous chunk (``o
 tokens) so a sentence cut at a boundary is still found. Every chunk's text is a literal
 slice of its section, so offsets point back into the document.
 
-Token counts are the embedder's own (``count_tokens``). Counting a unit once and summing is
-only an estimate (special tokens are counted per call, so the sum errs high), so each chunk
-is counted again before it is accepted: no text longer than the limit ever reaches the model.
+Linear time on any text: a section is cut into windows of at most ``WINDOW_CHARS``
+characters (at a paragraph, line or word break when there is one), each window is tokenized
+once, and chunks are cut by token positions mapped back to characters (see
+:mod:`knowledge.tokens`). Each chunk is then counted once more, exactly, with its heading and
+the model's special tokens; one over the limit gives back its last tokens and is counted
+again. No text longer than the limit ever reaches the model, and no slice is ever
+re-tokenized in a search (a 5 MB "word" costs what 5 MB of prose costs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from knowledge.parsers.base import Section
+from knowledge.tokens import EstimatedPieces, Span, TokenPieces, align
 
 TokenCounter = Callable[[str], int]
+# Called between windows; raises to stop (a cancel, a time budget).
+Checkpoint = Callable[[], None]
 
 DEFAULT_CHUNK_TOKENS = 256
 DEFAULT_OVERLAP_TOKENS = 32
 # A heading longer than this (a breadcrumb of long titles) is cut for the embedded text.
 MAX_HEADING_CHARS = 160
+# Text tokenized in one call: bounds memory and the time between two cancel checks.
+WINDOW_CHARS = 32_768
 
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+")
-_WORD = re.compile(r"\S+")
+_SENTENCE_CHARS = frozenset(".!?。！？")
+_CLOSERS = frozenset("\"')]”’»")
+_CJK_STOPS = frozenset("。！？")
+_PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
 @dataclass(frozen=True)
@@ -57,14 +67,7 @@ def embed_text(heading: str, text: str) -> str:
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Unit:
-    start: int
-    end: int
-    tokens: int
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Chunker:
@@ -73,195 +76,200 @@ class Chunker:
         count_tokens: TokenCounter,
         chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
         overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+        token_pieces: TokenPieces | None = None,
+        window_chars: int = WINDOW_CHARS,
     ) -> None:
         if chunk_tokens < 16:
             raise ValueError("chunk_tokens must be at least 16")
         self.count_tokens = count_tokens
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = max(0, min(overlap_tokens, chunk_tokens // 4))
+        self.token_pieces = token_pieces
+        self.window_chars = max(window_chars, 1024)
+        self._estimate = EstimatedPieces(count_tokens) if token_pieces is None else None
+        self.special = count_tokens("")  # what every input costs ([CLS], [SEP] ...)
 
     def chunk(self, sections: list[Section]) -> list[Chunk]:
-        chunks: list[Chunk] = []
+        return list(self.iter_chunks(sections))
+
+    def iter_chunks(
+        self, sections: list[Section], checkpoint: Checkpoint | None = None
+    ) -> Iterator[Chunk]:
+        """Chunks in order, made lazily window by window (memory stays bounded)."""
+        seq = 0
         base = 0
         for section in sections:
-            for start, end, tokens in self._split_section(section):
-                chunks.append(
-                    Chunk(
-                        seq=len(chunks),
-                        text=section.text[start:end],
-                        heading=section.heading,
-                        page=section.page,
-                        start_char=base + start,
-                        end_char=base + end,
-                        token_count=tokens,
-                    )
+            for start, end, tokens in self._split_section(section, checkpoint):
+                yield Chunk(
+                    seq=seq,
+                    text=section.text[start:end],
+                    heading=section.heading,
+                    page=section.page,
+                    start_char=base + start,
+                    end_char=base + end,
+                    token_count=tokens,
                 )
+                seq += 1
             base += len(section.text)
-        return chunks
 
     # -- one section ------------------------------------------------------------------
 
-    def _split_section(self, section: Section) -> list[tuple[int, int, int]]:
+    def _split_section(
+        self, section: Section, checkpoint: Checkpoint | None
+    ) -> Iterator[tuple[int, int, int]]:
         text = section.text
         if not text.strip():
-            return []
-        heading_tokens = (
-            self.count_tokens(embed_text(section.heading, "")) if section.heading else 0
+            return
+        fixed = (
+            self.count_tokens(embed_text(section.heading, "")) if section.heading else self.special
         )
-        budget = self.chunk_tokens - heading_tokens
+        budget = self.chunk_tokens - fixed
         if budget < self.chunk_tokens // 2:
             # A very long heading: give it no more than half the chunk.
             budget = self.chunk_tokens // 2
-        units = self._units(text, 0, len(text), budget)
-        return self._pack(section, units, budget)
+        for w_start, w_end in windows(text, self.window_chars):
+            if checkpoint is not None:
+                checkpoint()
+            spans = self._spans(text, w_start, w_end)
+            if spans:
+                yield from self._pack(text, section.heading, spans, budget)
 
-    def _units(self, text: str, start: int, end: int, budget: int) -> list[_Unit]:
-        """Paragraphs that fit the budget; larger ones broken into sentences, then words.
+    def _spans(self, text: str, start: int, end: int) -> list[Span]:
+        window = text[start:end]
+        if self.token_pieces is not None:
+            local = align(window, self.token_pieces(window))
+        else:
+            assert self._estimate is not None
+            local = self._estimate.spans(window)
+        return [(s + start, e + start) for s, e in local]
 
-        Pieces of a broken paragraph are kept below ``budget - overlap`` so that the overlap
-        from the previous chunk still fits beside them.
-        """
-        units: list[_Unit] = []
-        piece_budget = max(budget - self.overlap_tokens, budget // 2)
-        for p_start, p_end in _spans(text, start, end, _PARAGRAPH_BREAK):
-            tokens = self.count_tokens(text[p_start:p_end])
-            if tokens <= budget:
-                units.append(_Unit(p_start, p_end, tokens))
-                continue
-            for s_start, s_end in _spans(text, p_start, p_end, _SENTENCE_END):
-                tokens = self.count_tokens(text[s_start:s_end])
-                if tokens <= piece_budget:
-                    units.append(_Unit(s_start, s_end, tokens))
-                else:
-                    units.extend(self._word_units(text, s_start, s_end, piece_budget))
-        return units
-
-    def _word_units(self, text: str, start: int, end: int, budget: int) -> list[_Unit]:
-        """Windows of whole words that fit; a single over-long "word" is cut by characters."""
-        units: list[_Unit] = []
-        words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
-        i = 0
-        while i < len(words):
-            w_start, w_end = words[i]
-            tokens = self.count_tokens(text[w_start:w_end])
-            if tokens > budget:
-                units.extend(self._char_units(text, w_start, w_end, budget))
-                i += 1
-                continue
-            # Grow the window a word at a time; count tokens of the whole window so the
-            # figure is exact. Doubling first keeps this to O(log n) counts per window.
-            j = i + 1
-            step = 8
-            while j < len(words):
-                k = min(j + step, len(words))
-                count = self.count_tokens(text[w_start : words[k - 1][1]])
-                if count > budget:
-                    if step == 1:
-                        break
-                    step = max(1, step // 2)
-                    continue
-                j, tokens = k, count
-                step *= 2
-            units.append(_Unit(w_start, words[j - 1][1], tokens))
-            i = j
-        return units
-
-    def _char_units(self, text: str, start: int, end: int, budget: int) -> list[_Unit]:
-        units: list[_Unit] = []
-        pos = start
-        while pos < end:
-            lo, hi = pos + 1, end
-            while lo < hi:  # the longest slice from pos that fits
-                mid = (lo + hi + 1) // 2
-                if self.count_tokens(text[pos:mid]) <= budget:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            units.append(_Unit(pos, lo, self.count_tokens(text[pos:lo])))
-            pos = lo
-        return units
+    def _fits(self, heading: str, text: str, start: int, end: int) -> int | None:
+        tokens = self.count_tokens(embed_text(heading, text[start:end]))
+        return tokens if tokens <= self.chunk_tokens else None
 
     def _pack(
-        self, section: Section, units: list[_Unit], budget: int
-    ) -> list[tuple[int, int, int]]:
-        """Greedily fill chunks with whole units; start each with an overlap tail."""
-        out: list[tuple[int, int, int]] = []
-        text = section.text
+        self, text: str, heading: str, spans: list[Span], budget: int
+    ) -> Iterator[tuple[int, int, int]]:
+        """Greedy chunks of at most ``budget`` tokens, cut at the best break near the end,
+        each starting with an overlap tail of the previous one."""
+        n = len(spans)
         i = 0
-        carry: list[_Unit] = []  # overlap from the previous chunk
-        while i < len(units):
-            current = list(carry)
-            total = sum(u.tokens for u in current)
-            added = 0
-            while i + added < len(units) and total + units[i + added].tokens <= budget:
-                total += units[i + added].tokens
-                current.append(units[i + added])
-                added += 1
-            if added == 0:
-                if carry:  # the overlap crowded out the next unit: drop it
-                    carry = []
-                    continue
-                current = [units[i]]  # fits alone by construction of the units
-                added = 1
-            start, end = current[0].start, current[-1].end
-            exact = self.count_tokens(embed_text(section.heading, text[start:end]))
-            while exact > self.chunk_tokens and len(current) > 1:
-                # The sum was an estimate; give the last unit back to the next chunk.
-                if added > 1 or not carry:
-                    current.pop()
-                    added -= 1
-                else:
-                    current.pop(0)
-                start, end = current[0].start, current[-1].end
-                exact = self.count_tokens(embed_text(section.heading, text[start:end]))
-            if exact > self.chunk_tokens:
-                raise ValueError("chunker could not fit a unit into the token limit")
-            out.append((start, end, exact))
-            i += max(added, 1)
-            carry = self._overlap(text, current, added)
-        return out
-
-    def _overlap(self, text: str, current: list[_Unit], added: int) -> list[_Unit]:
-        if not self.overlap_tokens or added == 0:
-            return []
-        tail: list[_Unit] = []
-        total = 0
-        for unit in reversed(current):
-            if total + unit.tokens > self.overlap_tokens:
+        while i < n:
+            j = min(n, i + budget)
+            k = j if j == n else self._cut(text, spans, i, j)
+            while True:
+                start, end = _trim(text, spans[i][0], spans[k - 1][1])
+                if start >= end:
+                    tokens = 0
+                    break
+                tokens = self.count_tokens(embed_text(heading, text[start:end]))
+                if tokens <= self.chunk_tokens or k - i == 1:
+                    break
+                # The plan was an estimate: give back the excess (and a little) and recount.
+                over = tokens - self.chunk_tokens
+                k = max(i + 1, k - max(over + 2, (k - i) // 16, 1))
+            if tokens > self.chunk_tokens:
+                # One token's span does not fit on its own (the alignment went astray):
+                # cut it by characters, halving until a piece fits.
+                yield from self._by_characters(text, heading, start, end)
+            elif tokens:
+                yield start, end, tokens
+            if k >= n:
                 break
-            tail.insert(0, unit)
-            total += unit.tokens
-        if tail:
-            return tail
-        # The last unit is too big to repeat whole: repeat its last words instead.
-        last = current[-1]
-        words = [(m.start(), m.end()) for m in _WORD.finditer(text, last.start, last.end)]
-        picked = 0
-        for k in range(len(words) - 1, 0, -1):
-            tokens = self.count_tokens(text[words[k][0] : last.end])
-            if tokens > self.overlap_tokens:
+            i = self._next_start(text, spans, i, k)
+
+    def _cut(self, text: str, spans: list[Span], i: int, j: int) -> int:
+        """The end (exclusive token index) in ``(i + half, j]`` at the best break."""
+        low = i + max(1, (j - i) // 2)
+        sentence = word = 0
+        for k in range(j, low - 1, -1):
+            if k >= len(spans):
+                continue
+            prev_end, next_start = spans[k - 1][1], spans[k][0]
+            gap = next_start > prev_end
+            if gap and _PARAGRAPH.search(text, prev_end, next_start):
+                return k
+            if not sentence and _ends_sentence(text, spans[k - 1][0], prev_end, gap):
+                sentence = k
+            if not word and gap:
+                word = k
+        return sentence or word or j
+
+    def _next_start(self, text: str, spans: list[Span], i: int, k: int) -> int:
+        """Where the next chunk starts: ``overlap`` tokens back, at the best break there."""
+        if not self.overlap_tokens:
+            return k
+        low = max(i + 1, k - self.overlap_tokens)
+        sentence = word = 0
+        for s in range(low, k):
+            prev_end, start = spans[s - 1][1], spans[s][0]
+            gap = start > prev_end
+            if gap and _PARAGRAPH.search(text, prev_end, start):
+                return s
+            if not sentence and _ends_sentence(text, spans[s - 1][0], prev_end, gap):
+                sentence = s
+            if not word and gap:
+                word = s
+        return sentence or word or (k if low >= k else low)
+
+    def _by_characters(
+        self, text: str, heading: str, start: int, end: int
+    ) -> Iterator[tuple[int, int, int]]:
+        pos = start
+        while pos < end:
+            size = end - pos
+            while True:
+                s, e = _trim(text, pos, pos + size)
+                if s >= e:
+                    tokens: int | None = 0
+                    break
+                tokens = self._fits(heading, text, s, e)
+                if tokens is not None:
+                    break
+                if size == 1:
+                    raise ValueError("chunker could not fit a unit into the token limit")
+                size = max(1, size // 2)
+            if tokens:
+                yield s, e, tokens
+            pos += size
+
+
+def _ends_sentence(text: str, token_start: int, token_end: int, gap: bool) -> bool:
+    k = token_end
+    while k > token_start and text[k - 1] in _CLOSERS:
+        k -= 1
+    if k <= token_start:
+        return False
+    last = text[k - 1]
+    return last in _SENTENCE_CHARS and (gap or last in _CJK_STOPS)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def windows(text: str, size: int) -> Iterator[tuple[int, int]]:
+    """Consecutive pieces of ``text`` of at most ``size`` characters, each ending at a
+    paragraph break, else a line break, else a space in its second half when it has one."""
+    n = len(text)
+    pos = 0
+    while pos < n:
+        end = pos + size
+        if end >= n:
+            yield pos, n
+            return
+        half = pos + size // 2
+        cut = -1
+        for sep in ("\n\n", "\n", " ", "\t"):
+            cut = text.rfind(sep, half, end)
+            if cut >= 0:
+                cut += len(sep)
                 break
-            picked = k
-        if not picked:
-            return []
-        start = words[picked][0]
-        return [_Unit(start, last.end, self.count_tokens(text[start : last.end]))]
-
-
-def _spans(text: str, start: int, end: int, separator: re.Pattern[str]) -> list[tuple[int, int]]:
-    """Non-blank pieces of ``text[start:end]`` between separators, trimmed, as offsets."""
-    spans: list[tuple[int, int]] = []
-    pos = start
-    for match in separator.finditer(text, start, end):
-        spans.append((pos, match.start()))
-        pos = match.end()
-    spans.append((pos, end))
-    trimmed = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            trimmed.append((s, e))
-    return trimmed
+        if cut < 0:
+            cut = end
+        yield pos, cut
+        pos = cut

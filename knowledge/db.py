@@ -116,8 +116,28 @@ def m001_documents_chunks_fts(conn: Connection) -> None:
     )
 
 
+def m002_index_runs(conn: Connection) -> None:
+    """Indexing runs, so one that was killed is seen (and marked interrupted) later."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE index_runs (
+            id INTEGER PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            status TEXT NOT NULL,
+            scope TEXT NOT NULL DEFAULT 'all',
+            summary TEXT
+        );
+        CREATE INDEX documents_status ON documents(status);
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_documents_chunks_fts,
+    m002_index_runs,
 ]
 
 

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from knowledge.boundary import (
+    SECRET_DIRS,
+    SECRET_FILES,
+    link_reason,
+    pseudo_file_reason,
+    special_file_reason,
+)
 
 IGNORED_DIR_NAMES = frozenset(
     {
@@ -132,14 +141,20 @@ BINARY_EXTENSIONS = frozenset(
 
 @dataclass(frozen=True)
 class IgnoreRules:
+    # Text files past this size are indexed up to it ("truncated at N MB"); others skipped.
     max_file_bytes: int = 50 * 1024 * 1024
     skip_hidden: bool = True
     ignored_dir_names: frozenset[str] = IGNORED_DIR_NAMES
     binary_extensions: frozenset[str] = BINARY_EXTENSIONS
     # Paths never indexed (e.g. knowledge.db itself, when the data folder is watched).
     excluded_paths: frozenset[str] = frozenset()
+    # A symbolic link inside a watched folder that leads out of it is not followed unless
+    # the user allows it ([knowledge] follow_links_outside).
+    follow_links_outside: bool = False
 
     def dir_reason(self, name: str) -> str | None:
+        if name in SECRET_DIRS:
+            return "a credential store (never read)"
         if name in self.ignored_dir_names:
             return f"ignored folder ({name})"
         if self.skip_hidden and name.startswith("."):
@@ -148,6 +163,8 @@ class IgnoreRules:
 
     def name_reason(self, name: str) -> str | None:
         """Reasons that depend on the file name alone."""
+        if name in SECRET_FILES or name in SECRET_DIRS:
+            return "a credential store (never read)"
         if self.skip_hidden and name.startswith("."):
             return "hidden file"
         suffix = os.path.splitext(name)[1].lower()
@@ -176,13 +193,31 @@ class IgnoreRules:
         return self.name_reason(parts[-1])
 
 
+def storable_path(path: str) -> str:
+    """``path`` as it can be stored and shown: a name that is not valid UTF-8 (the OS allows
+    any bytes) is written with ``\\xNN`` escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+BAD_NAME = "file name is not valid UTF-8 (rename the file to index it)"
+
+
 @dataclass(frozen=True)
 class FileEntry:
-    path: str
+    path: str  # as stored and shown (see storable_path)
     size: int
     mtime_ns: int
     skip_reason: str | None = None  # set: leave the file out, record why
     error: str | None = None  # set: the file could not even be stat'ed
+    fs_path: str | None = None  # where to read it, when not ``path`` (a link inside the folder)
+
+    @property
+    def source(self) -> str:
+        return self.fs_path or self.path
 
 
 @dataclass
@@ -191,28 +226,64 @@ class ScanResult:
     skipped_dirs: list[tuple[str, str]] = field(default_factory=list)
 
 
-def stat_entry(path: str, rules: IgnoreRules, reason: str | None = None) -> FileEntry | None:
-    """Stat one file (following a symlink to a file). None when it no longer exists."""
+def stat_entry(
+    path: str,
+    rules: IgnoreRules,
+    reason: str | None = None,
+    root: str | None = None,
+    follow_check: bool = True,
+) -> FileEntry | None:
+    """Stat one file. None when it no longer exists.
+
+    A symbolic link is followed only to a regular file inside ``root`` (the watched folder)
+    unless the rules allow leaving it; with ``follow_check`` every path is resolved (a path
+    named by an event may pass through a linked folder), else only links are.
+    """
+    shown = storable_path(path)
     try:
-        st = os.stat(path)
+        lst = os.lstat(path)
     except FileNotFoundError:
-        if os.path.islink(path):
-            return FileEntry(path, 0, 0, error="broken symbolic link")
         return None
+    except OSError as exc:
+        return FileEntry(shown, 0, 0, error=f"cannot stat: {exc.strerror or exc}")
+    fs_path = None
+    if root is not None and (follow_check or stat.S_ISLNK(lst.st_mode)):
+        try:
+            real, why = link_reason(path, root, rules.follow_links_outside)
+        except FileNotFoundError:
+            return FileEntry(shown, 0, 0, error="broken symbolic link")
+        except OSError as exc:  # ELOOP (a symlink loop), EACCES on a parent ...
+            return FileEntry(shown, 0, 0, error=f"cannot stat: {exc.strerror or exc}")
+        if why:
+            return FileEntry(shown, 0, lst.st_mtime_ns, skip_reason=why)
+        if real != path:
+            fs_path = real
+    elif not stat.S_ISLNK(lst.st_mode):
+        why = pseudo_file_reason(path)
+        if why:
+            return FileEntry(shown, 0, lst.st_mtime_ns, skip_reason=why)
+    try:
+        st = os.stat(fs_path or path) if stat.S_ISLNK(lst.st_mode) else lst
+    except FileNotFoundError:
+        return FileEntry(shown, 0, 0, error="broken symbolic link")
     except OSError as exc:  # ELOOP (a symlink loop), EACCES on a parent ...
-        return FileEntry(path, 0, 0, error=f"cannot stat: {exc.strerror or exc}")
-    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
-        return FileEntry(path, 0, 0, skip_reason="not a regular file")
-    return FileEntry(
-        path, st.st_size, st.st_mtime_ns, skip_reason=reason or rules.size_reason(st.st_size)
-    )
+        return FileEntry(shown, 0, 0, error=f"cannot stat: {exc.strerror or exc}")
+    why = special_file_reason(st.st_mode)
+    if why:  # a FIFO or device would block or never end
+        return FileEntry(shown, 0, st.st_mtime_ns, skip_reason=why)
+    if shown != path:
+        reason = BAD_NAME
+    return FileEntry(shown, st.st_size, st.st_mtime_ns, skip_reason=reason, fs_path=fs_path)
 
 
-def scan_tree(top: str, root: str, rules: IgnoreRules) -> ScanResult:
+def scan_tree(
+    top: str, root: str, rules: IgnoreRules, on_found: Callable[[int], None] | None = None
+) -> ScanResult:
     """Every file under ``top`` (inside watched folder ``root``), ignore rules applied.
 
     Symbolic links to folders are not followed: that is how loops and escapes from the
-    watched folder are avoided. Symbolic links to files are followed.
+    watched folder are avoided. Symbolic links to files are followed only to files inside
+    the watched folder (see :func:`stat_entry`).
     """
     result = ScanResult()
     if top != root:
@@ -247,9 +318,13 @@ def scan_tree(top: str, root: str, rules: IgnoreRules) -> ScanResult:
                 continue
             if entry.path in rules.excluded_paths:
                 continue
-            found = stat_entry(entry.path, rules, rules.name_reason(entry.name))
+            found = stat_entry(
+                entry.path, rules, rules.name_reason(entry.name), root, follow_check=False
+            )
             if found is not None:
                 result.files.append(found)
+                if on_found is not None and len(result.files) % 64 == 0:
+                    on_found(len(result.files))
         stack.extend(reversed(subdirs))
     return result
 

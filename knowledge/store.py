@@ -23,7 +23,7 @@ import numpy as np
 from knowledge.chunker import Chunk
 from knowledge.coarse import CoarseIndex
 from knowledge.db import Connection, transaction
-from knowledge.types import Document, FolderInfo, IndexState, Status
+from knowledge.types import Document, FolderInfo, IndexRun, IndexState, Status
 from knowledge.vectors import from_blobs, sign_bits, to_blob
 
 VEC_TABLE = "vec_chunks"
@@ -231,18 +231,102 @@ class KnowledgeStore:
             return [r[0] for r in self.conn.execute("SELECT path FROM folders ORDER BY path")]
 
     def folders(self) -> list[FolderInfo]:
+        marks = ",".join("?" * len(Status.PROBLEMS))
         with self.lock:
             rows = self.conn.execute(
-                """
-                SELECT f.path, f.status, f.last_scan_at,
+                f"""
+                SELECT f.path, f.status, f.last_scan_at, f.note,
                        (SELECT count(*) FROM documents d WHERE d.folder = f.path) AS documents,
                        (SELECT coalesce(sum(chunk_count), 0) FROM documents d
-                         WHERE d.folder = f.path) AS chunks
+                         WHERE d.folder = f.path) AS chunks,
+                       (SELECT count(*) FROM documents d WHERE d.folder = f.path
+                         AND d.status IN ({marks})) AS problems
                 FROM folders f ORDER BY f.path
-                """
+                """,
+                Status.PROBLEMS,
             ).fetchall()
         return [
-            FolderInfo(r["path"], r["status"], r["documents"], r["chunks"], r["last_scan_at"])
+            FolderInfo(
+                r["path"],
+                r["status"],
+                r["documents"],
+                r["chunks"],
+                r["last_scan_at"],
+                r["problems"],
+                r["note"],
+            )
+            for r in rows
+        ]
+
+    def problems(self, folder: str | None = None, limit: int | None = None) -> list[Document]:
+        """Documents not (fully) indexed, with why: kept until their file changes."""
+        marks = ",".join("?" * len(Status.PROBLEMS))
+        sql = f"SELECT * FROM documents WHERE status IN ({marks})"
+        args: list[Any] = list(Status.PROBLEMS)
+        if folder is not None:
+            sql += " AND folder = ?"
+            args.append(folder)
+        sql += " ORDER BY path"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self.lock:
+            return [Document.from_row(r) for r in self.conn.execute(sql, args)]
+
+    # -- indexing runs --------------------------------------------------------------------
+
+    def start_run(self, pid: int, scope: str) -> int:
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO index_runs (pid, started_at, status, scope) "
+                "VALUES (?, ?, 'running', ?) RETURNING id",
+                (pid, time.time(), scope),
+            ).fetchone()
+        return int(row[0])
+
+    def finish_run(self, run_id: int, status: str, summary: str | None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE index_runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                (status, time.time(), summary, run_id),
+            )
+            # Keep the recent history only.
+            conn.execute(
+                "DELETE FROM index_runs WHERE id <= (SELECT max(id) FROM index_runs) - 100"
+            )
+
+    def heal_runs(self, alive: Callable[[int], bool]) -> int:
+        """Mark runs left 'running' by a process that is gone as interrupted."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT id, pid FROM index_runs WHERE status = 'running'"
+            ).fetchall()
+        stale = [r[0] for r in rows if not alive(r[1])]
+        if stale:
+            with self._write() as conn:
+                conn.executemany(
+                    "UPDATE index_runs SET status = 'interrupted', "
+                    "summary = coalesce(summary, 'the process ended before the run did') "
+                    "WHERE id = ? AND status = 'running'",
+                    [(i,) for i in stale],
+                )
+        return len(stale)
+
+    def runs(self, limit: int = 10) -> list[IndexRun]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT * FROM index_runs ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            IndexRun(
+                r["id"],
+                r["pid"],
+                r["started_at"],
+                r["finished_at"],
+                r["status"],
+                r["scope"],
+                r["summary"],
+            )
             for r in rows
         ]
 
@@ -311,6 +395,68 @@ class KnowledgeStore:
                 assert vectors is not None
                 self._insert_chunks(conn, doc_id, record, chunks, vectors)
         return doc_id
+
+    def write_documents(
+        self, items: Sequence[tuple[DocumentRecord, Sequence[Chunk], np.ndarray | None]]
+    ) -> None:
+        """:meth:`write_document` for several files in one transaction (small files)."""
+        for record, chunks, vectors in items:
+            if chunks and (vectors is None or len(vectors) != len(chunks)):
+                raise ValueError("one vector per chunk is required")
+        with self._write() as conn:
+            for record, chunks, vectors in items:
+                doc_id = self._upsert_document(conn, record, len(chunks))
+                self._note_removed(self._chunk_ids(conn, "d.id = ?", (doc_id,)))
+                conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+                if chunks:
+                    assert vectors is not None
+                    self._insert_chunks(conn, doc_id, record, chunks, vectors)
+
+    # A big file is written in parts, each its own transaction, so a kill or a cancel keeps
+    # the work done: start_document, append_chunks ..., finish_document. Until it finishes,
+    # the row says PARTIAL without a hash (the next run redoes the file, reusing the vectors
+    # of the chunks already stored); the chunks of the file's previous version stay until
+    # the end, so their vectors can be reused too, and go in the last transaction.
+
+    def start_document(self, record: DocumentRecord) -> tuple[int, int]:
+        """Returns the document's id and the highest id of its chunks so far (0: none)."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id, chunk_count FROM documents WHERE path = ?", (record.path,)
+            ).fetchone()
+            count = row[1] if row else 0
+            doc_id = self._upsert_document(conn, record, count)
+            old = conn.execute(
+                "SELECT coalesce(max(id), 0) FROM chunks WHERE document_id = ?", (doc_id,)
+            ).fetchone()[0]
+        return doc_id, int(old)
+
+    def append_chunks(
+        self, doc_id: int, record: DocumentRecord, chunks: Sequence[Chunk], vectors: np.ndarray
+    ) -> None:
+        if len(vectors) != len(chunks):
+            raise ValueError("one vector per chunk is required")
+        if not chunks:
+            return
+        with self._write() as conn:
+            self._insert_chunks(conn, doc_id, record, chunks, vectors)
+            conn.execute(
+                "UPDATE documents SET chunk_count = chunk_count + ?, model_id = ? WHERE id = ?",
+                (len(chunks), self._state("model_id"), doc_id),
+            )
+
+    def finish_document(self, doc_id: int, record: DocumentRecord, old_max_id: int) -> None:
+        """Drop the chunks of the previous version and write the final row."""
+        with self._write() as conn:
+            where = "d.id = ? AND c.id <= ?"
+            self._note_removed(self._chunk_ids(conn, where, (doc_id, old_max_id)))
+            conn.execute(
+                "DELETE FROM chunks WHERE document_id = ? AND id <= ?", (doc_id, old_max_id)
+            )
+            count = conn.execute(
+                "SELECT count(*) FROM chunks WHERE document_id = ?", (doc_id,)
+            ).fetchone()[0]
+            self._upsert_document(conn, record, count)
 
     def _upsert_document(self, conn: Connection, record: DocumentRecord, chunk_count: int) -> int:
         row = conn.execute(

@@ -14,10 +14,18 @@ class Status:
     EMPTY = "empty"  # read fine, but there is no text (zero bytes, whitespace only)
     NO_TEXT = "no_text"  # a PDF without a text layer (a scan): needs OCR, which we do not do
     ENCRYPTED = "encrypted"  # a password-protected PDF
-    SKIPPED = "skipped"  # left out by an ignore rule (too large, binary, hidden ...)
+    SKIPPED = "skipped"  # left out by a rule (binary, minified, hidden, outside ...)
     FAILED = "failed"  # reading or parsing raised; ``error`` says what
+    # Indexed in part: past the size limit, or the time budget ran out (``error`` says which;
+    # a file stopped by the time budget carries on from where it was on the next run).
+    TRUNCATED = "truncated"
+    # Being written in parts (a big file), or its run was interrupted: the chunks so far are
+    # searchable and the next run carries on, reusing their vectors.
+    PARTIAL = "partial"
 
-    ALL = (INDEXED, EMPTY, NO_TEXT, ENCRYPTED, SKIPPED, FAILED)
+    ALL = (INDEXED, EMPTY, NO_TEXT, ENCRYPTED, SKIPPED, FAILED, TRUNCATED, PARTIAL)
+    # Worth showing the user: not (fully) indexed, and why.
+    PROBLEMS = (FAILED, SKIPPED, NO_TEXT, ENCRYPTED, TRUNCATED, PARTIAL)
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
@@ -164,6 +172,7 @@ class IngestResult:
     deleted: int = 0
     failed: int = 0
     skipped: int = 0
+    truncated: int = 0  # counted among added/updated too: indexed, but only in part
     chunks_embedded: int = 0
     chunks_reused: int = 0  # chunks whose text was already embedded (moved, copied, edited)
     seconds: float = 0.0
@@ -187,6 +196,7 @@ class IngestResult:
             "deleted",
             "failed",
             "skipped",
+            "truncated",
             "chunks_embedded",
             "chunks_reused",
         ):
@@ -216,6 +226,8 @@ class FolderInfo:
     documents: int
     chunks: int
     last_scan_at: float | None
+    problems: int = 0  # files not (fully) indexed; see KnowledgeBase.problems
+    note: str | None = None  # why offline, when it is
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -241,6 +253,22 @@ class RebuildPlan:
     documents: int
     chunks: int
     estimated_seconds: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class IndexRun:
+    """One indexing run as recorded in knowledge.db (``jackdaw folders status``)."""
+
+    id: int
+    pid: int
+    started_at: float
+    finished_at: float | None
+    status: str  # running | done | cancelled | failed | interrupted
+    scope: str  # "all" or the paths given
+    summary: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)

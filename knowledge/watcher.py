@@ -82,6 +82,7 @@ class FolderWatcher:
         on_error: ErrorCallback | None = None,
         poll_seconds: float = 5.0,
         reconcile_on_start: bool = True,
+        folders_poll_seconds: float = 1.0,
     ) -> None:
         self.kb = kb
         self.settle_seconds = settle_seconds
@@ -100,6 +101,11 @@ class FolderWatcher:
         self._observers: dict[str, Any] = {}
         self._online: dict[str, bool] = {}
         self._worker: threading.Thread | None = None
+        # Folders added or removed by another process (jackdaw folders add while `watch` or
+        # the app runs) are picked up this often: one SELECT on knowledge.db.
+        self.folders_poll_seconds = folders_poll_seconds
+        self.not_watched: dict[str, str] = {}  # folder -> why it has no observer
+        self._folders_lock = threading.RLock()  # add/remove from the GUI and the worker
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -134,18 +140,29 @@ class FolderWatcher:
 
     @property
     def watched(self) -> list[str]:
-        return sorted(self._observers)
+        """Folders whose changes really arrive: an observer and its event thread alive."""
+        return sorted(f for f in list(self._observers) if self.is_watching(f))
+
+    def is_watching(self, folder: str) -> bool:
+        observer = self._observers.get(folder)
+        if observer is None or not observer.is_alive():
+            return False
+        emitters = list(getattr(observer, "emitters", ()))
+        return bool(emitters) and all(e.is_alive() for e in emitters)
 
     def add_folder(self, folder: str) -> None:
         """Start watching a folder added while running (and index it)."""
-        self._online[folder] = os.path.isdir(folder)
-        if self._online[folder] and folder not in self._observers:
-            self._observe(folder)
+        with self._folders_lock:
+            self._online[folder] = os.path.isdir(folder)
+            if self._online[folder] and folder not in self._observers:
+                self._observe(folder)
         self.note(folder, [folder])
 
     def remove_folder(self, folder: str) -> None:
-        self._online.pop(folder, None)
-        self._unobserve(folder)
+        with self._folders_lock:
+            self._online.pop(folder, None)
+            self.not_watched.pop(folder, None)
+            self._unobserve(folder)
 
     # -- noting -----------------------------------------------------------------------------
 
@@ -184,12 +201,16 @@ class FolderWatcher:
     # -- the worker -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_poll = time.monotonic()
+        next_poll = next_folders = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
+            if now >= next_folders:
+                self._sync_folders()
+                next_folders = now + self.folders_poll_seconds
+                next_poll = min(next_poll, next_folders)
             if now >= next_poll:
                 self._poll_folders()
-                next_poll = now + self.poll_seconds
+                next_poll = min(now + self.poll_seconds, next_folders)
             with self._lock:
                 reconcile = self._reconcile_requested
                 pending = bool(self._pending)
@@ -245,6 +266,22 @@ class FolderWatcher:
         if self.on_batch:
             self.on_batch(paths or [], result)
 
+    def _sync_folders(self) -> None:
+        """Follow the folders table: watch folders added elsewhere, drop removed ones."""
+        try:
+            current = set(self.kb.folder_paths())
+        except Exception:  # a busy or closing DB: try again on the next poll
+            log.debug("could not read the watched folders", exc_info=True)
+            return
+        with self._folders_lock:
+            added = sorted(current - set(self._online))
+            removed = sorted(set(self._online) - current)
+        for folder in added:
+            log.info("now watching %s (added while running)", folder)
+            self.add_folder(folder)
+        for folder in removed:
+            self.remove_folder(folder)
+
     def _poll_folders(self) -> None:
         for folder in list(self._online):
             present = os.path.isdir(folder)
@@ -273,9 +310,19 @@ class FolderWatcher:
 
     def _observe(self, folder: str) -> None:
         observer = Observer()
-        observer.schedule(_Noter(self, folder), folder, recursive=True)
-        observer.daemon = True
-        observer.start()
+        try:
+            observer.schedule(_Noter(self, folder), folder, recursive=True)
+            observer.daemon = True
+            observer.start()
+        except Exception as exc:  # inotify limits, a vanished folder: rescans still run
+            log.warning("cannot watch %s: %s", folder, exc)
+            self.not_watched[folder] = f"changes are not watched ({exc}); re-scans still run"
+            try:
+                observer.stop()
+            except Exception:
+                pass
+            return
+        self.not_watched.pop(folder, None)
         self._observers[folder] = observer
 
     def _unobserve(self, folder: str) -> None:

@@ -69,6 +69,7 @@ class LlamaCppEmbedder:
         self._path = Path(path)
         _check_gguf_file(self._path)
         self._lock = threading.Lock()
+        self._pieces: list[bytes] | None = None  # token id -> piece, built on first use
         self._llama: Any = _load(self._path, n_threads, n_ctx, flash_attn, _POOLING_UNSPECIFIED)
         pooling = self._llama.pooling_type()
         if pooling == _POOLING_RANK:
@@ -105,6 +106,17 @@ class LlamaCppEmbedder:
         """Tokens ``text`` occupies, the model's own special tokens ([CLS], [SEP] ...) included."""
         with self._lock:
             return len(self._tokenize(text))
+
+    def token_pieces(self, text: str) -> list[bytes]:
+        """The content tokens of ``text`` (no special tokens), each as the bytes of its piece:
+        lets a chunker tokenize once and cut by token positions."""
+        with self._lock:
+            llama = self._live()
+            ids = llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
+            if self._pieces is None:
+                self._pieces = _piece_table(llama)
+            table = self._pieces
+        return [table[i] for i in ids]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for ``texts``, shape ``(len(texts), dimension)``.
@@ -187,6 +199,27 @@ def _packs(texts: Sequence[str], counts: Sequence[int], budget: int) -> Iterator
         used += n_tokens
     if pack:
         yield pack
+
+
+def _piece_table(llama: Any) -> list[bytes]:
+    """Every token's piece as llama.cpp prints it (special tokens print as nothing)."""
+    import ctypes
+
+    import llama_cpp
+
+    vocab = llama._model.vocab
+    size = 64
+    buf = ctypes.create_string_buffer(size)
+    table: list[bytes] = []
+    for token in range(llama.n_vocab()):
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
+        if n < 0:  # a piece longer than the buffer: ask again with room for it
+            big = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(vocab, token, big, -n, 0, False)
+            table.append(big.raw[:n])
+        else:
+            table.append(buf.raw[:n])
+    return table
 
 
 def _check_gguf_file(path: Path) -> None:

@@ -29,14 +29,17 @@ from desktop.sources import SourceRef, open_source
 from desktop.tasks import Task, TaskRunner, error_text
 from desktop.widgets import LinkBrowser, muted_label, short_path
 
-PROBLEM_STATUSES = ("failed", "skipped", "no_text", "encrypted", "empty")
+PROBLEM_STATUSES = ("failed", "skipped", "no_text", "encrypted", "truncated", "partial")
 PROBLEM_WORDS = {
     "failed": "failed",
     "skipped": "skipped",
     "no_text": "no text (a scan?)",
     "encrypted": "encrypted",
     "empty": "empty",
+    "truncated": "indexed in part",
+    "partial": "being indexed (or interrupted; carries on next run)",
 }
+MAX_PROBLEMS_SHOWN = 500
 SEARCH_RESULTS = 10
 
 
@@ -63,6 +66,15 @@ def eta_words(seconds: float | None) -> str:
     if seconds < 60:
         return f"about {max(int(seconds), 1)} s left"
     return f"about {round(seconds / 60)} min left"
+
+
+class _Starting:
+    """A progress snapshot for the moment a run is asked for, before its first report."""
+
+    phase = "scanning"
+    files_done = files_total = chunks_embedded = 0
+    eta_s = None
+    current_file = None
 
 
 class KnowledgePage(QWidget):
@@ -179,16 +191,27 @@ class KnowledgePage(QWidget):
         self.unavailable.setText(why)
         self.unavailable.setVisible(not available)
 
-    def set_folders(self, folders: list[Any], indexing: set[str]) -> None:
+    def set_folders(
+        self,
+        folders: list[Any],
+        indexing: set[str],
+        watching: set[str] | None = None,
+        not_watched: dict[str, str] | None = None,
+    ) -> None:
+        """``watching``: folders whose change events really arrive (None: not known)."""
         self.folders.setRowCount(0)
         for info in folders:
             r = self.folders.rowCount()
             self.folders.insertRow(r)
-            state = (
-                "offline"
-                if info.status == "offline"
-                else ("indexing" if info.path in indexing else "watching")
-            )
+            if info.status == "offline":
+                state = "offline"
+            elif info.path in indexing:
+                state = "indexing"
+            elif watching is None or info.path in watching:
+                state = "watching"
+            else:
+                state = "not watched"
+            why = (not_watched or {}).get(info.path) or getattr(info, "note", None) or ""
             values = [
                 short_path(info.path),
                 state,
@@ -196,12 +219,17 @@ class KnowledgePage(QWidget):
                 str(info.chunks),
                 _when(info.last_scan_at),
             ]
+            problems = getattr(info, "problems", 0)
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if c == 0:
                     item.setToolTip(info.path)
+                elif c == 1 and why:
+                    item.setToolTip(why)
+                elif c == 2 and problems:
+                    item.setToolTip(f"{problems} not (fully) indexed: see Files not indexed")
                 self.folders.setItem(r, c, item)
-        if not folders:
+        if not folders and not indexing:
             self.result_label.setText("No folders yet. Add one and Jackdaw keeps it indexed.")
 
     def set_problems(self, documents: list[Any]) -> None:
@@ -227,10 +255,15 @@ class KnowledgePage(QWidget):
             return
         self.progress_box.show()
         total = max(progress.files_total, 0)
+        if progress.phase == "scanning":
+            self.progress.setRange(0, 0)  # busy: the total is not known yet
+            self.progress.setFormat(f"scanning: {total} files found")
+            self.progress_label.setText(f"scanning: {total} files found")
+            return
         self.progress.setRange(0, total or 0)
         self.progress.setValue(progress.files_done)
         self.progress.setFormat(f"{progress.files_done} of {total} files" if total else "scanning")
-        parts = [eta_words(progress.eta_s)]
+        parts = [f"{progress.chunks_embedded} chunks", eta_words(progress.eta_s)]
         if progress.current_file:
             parts.append(short_path(progress.current_file))
         self.progress_label.setText(" · ".join(p for p in parts if p))
@@ -263,6 +296,9 @@ class KnowledgeController(QObject):
         self.folders: list[Any] = []
         self.indexing: set[str] = set()
         self.task: Task | None = None
+        # Starts watching the folders (set by the app; called in a worker): a folder added
+        # while the app runs is watched at once, even if none was watched before.
+        self.start_watching: Any = None
         self._last_progress: Any | None = None
         self._resume = threading.Event()
         self._resume.set()
@@ -302,16 +338,26 @@ class KnowledgeController(QObject):
 
         def load() -> tuple[list[Any], list[Any]]:
             kb = self._kb()
-            problems = [d for d in kb.documents() if d.status in PROBLEM_STATUSES]
+            listing = getattr(kb, "problems", None)
+            if listing is not None:  # kept until each file changes
+                problems = list(listing(limit=MAX_PROBLEMS_SHOWN))
+            else:
+                problems = [d for d in kb.documents() if d.status in PROBLEM_STATUSES]
             return kb.folders(), problems
 
         self.tasks.run(load, on_done=self._show, on_error=self._failed, name="kb-refresh")
+
+    def _watch_state(self) -> tuple[set[str], dict[str, str]]:
+        watcher = getattr(self.services, "watcher", None)
+        if watcher is None:
+            return set(), {}
+        return set(watcher.watched), dict(getattr(watcher, "not_watched", {}))
 
     def _show(self, result: tuple[list[Any], list[Any]]) -> None:
         if self.page.result_label.text().startswith("Opening"):
             self.page.result_label.setText("")
         self.folders, problems = result
-        self.page.set_folders(self.folders, self.indexing)
+        self.page.set_folders(self.folders, self.indexing, *self._watch_state())
         self.page.set_problems(problems)
         self._emit_state()
 
@@ -339,11 +385,15 @@ class KnowledgeController(QObject):
             watcher = getattr(self.services, "watcher", None)
             if watcher is not None:  # the app watches already: observe the new folder too
                 watcher.add_folder(folder)
+            elif self.start_watching is not None:  # nothing watched yet: start now
+                self.start_watching()
             return folder
 
-        self.tasks.run(
-            work, on_done=lambda folder: self.index([folder]), on_error=self._failed, serial=True
-        )
+        def added(folder: str) -> None:
+            self.index([folder])
+            self.refresh()
+
+        self.tasks.run(work, on_done=added, on_error=self._failed, serial=True)
 
     def remove_folder(self, path: str) -> None:
         if self.busy:
@@ -396,7 +446,10 @@ class KnowledgeController(QObject):
             cancel=cancel,
             name="index",
         )
-        self.page.set_folders(self.folders, self.indexing)
+        # Honest from the first moment: the bar shows "scanning" before any number is known.
+        self.page.show_progress(_Starting())
+        if self.folders:
+            self.page.set_folders(self.folders, self.indexing, *self._watch_state())
 
     def _progress(self, progress: Any) -> None:
         if self.task is None:

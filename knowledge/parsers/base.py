@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import charset_normalizer
+
+# Set by the indexer while a parser runs: True once the parser should stop early (a cancel,
+# the file's time budget). A long parser (a PDF of 10,000 pages) asks between pieces of work
+# and returns what it has, with a warning.
+_stop_check: ContextVar[Callable[[], bool] | None] = ContextVar("parser_stop", default=None)
+
+
+def stop_requested() -> bool:
+    check = _stop_check.get()
+    return bool(check and check())
+
+
+@contextmanager
+def stop_when(check: Callable[[], bool]) -> Iterator[None]:
+    token = _stop_check.set(check)
+    try:
+        yield
+    finally:
+        _stop_check.reset(token)
+
+
+def normalise_text(text: str) -> str:
+    """NFKC: ligatures (ﬁ ﬂ), full-width forms and the like become the letters people
+    type, so keyword search finds "definition" whichever way a PDF wrote it."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text
+    return unicodedata.normalize("NFKC", text)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from knowledge.parsers.base import (
     ParsedDocument,
     ParseError,
     Section,
+    stop_requested,
 )
 
 # pypdf logs a warning for every oddity of a damaged file; the outcome is on the document row.
@@ -45,27 +46,33 @@ class PdfParser:
         sections: list[Section] = []
         warnings: list[str] = []
         try:
-            pages = list(reader.pages)
+            pages = reader.pages
+            n_pages = len(pages)
         except FileNotDecryptedError as exc:
             raise EncryptedDocumentError("encrypted PDF: needs a password") from exc
         except Exception as exc:  # pypdf raises many types for damaged page trees
             raise ParseError(f"damaged PDF: {exc}") from exc
         failed_pages = 0
-        for number, page in enumerate(pages, start=1):
-            try:
-                text = page.extract_text() or ""
+        for number in range(1, n_pages + 1):
+            if stop_requested():
+                warnings.append(f"stopped after page {number - 1} of {n_pages}")
+                break
+            try:  # pages are read one at a time: a huge PDF never sits in memory whole
+                text = pages[number - 1].extract_text() or ""
+            except FileNotDecryptedError as exc:
+                raise EncryptedDocumentError("encrypted PDF: needs a password") from exc
             except Exception:  # one bad page should not lose the others
                 failed_pages += 1
                 continue
             if text.strip():
                 sections.append(Section(text=text, page=number))
         if failed_pages:
-            warnings.append(f"text of {failed_pages} of {len(pages)} page(s) could not be read")
+            warnings.append(f"text of {failed_pages} of {n_pages} page(s) could not be read")
         if not sections:
             if failed_pages:
                 raise ParseError("damaged PDF: no page could be read")
             raise NoTextLayerError(
-                f"no text layer in {len(pages)} page(s) (a scan? OCR is not supported)"
+                f"no text layer in {n_pages} page(s) (a scan? OCR is not supported)"
             )
         return ParsedDocument(sections, warnings)
 

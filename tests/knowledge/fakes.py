@@ -46,6 +46,15 @@ class FakeEmbedder:
         # Like WordPiece: [CLS] + [SEP], one piece per short word, more for long ones.
         return 2 + sum(max(1, math.ceil(len(p) / 6)) for p in _PIECE.findall(text))
 
+    def token_pieces(self, text: str) -> list[bytes]:
+        """The pieces ``count_tokens`` counts (without [CLS]/[SEP]), as llama.cpp shows them."""
+        pieces: list[bytes] = []
+        for word in _PIECE.findall(text):
+            n = max(1, math.ceil(len(word) / 6))
+            size = math.ceil(len(word) / n)
+            pieces.extend(word[k : k + size].encode() for k in range(0, len(word), size))
+        return pieces
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
 import random
 
 import pytest
@@ -102,3 +103,101 @@ def test_long_paragraph_is_split_at_sentences_with_overlap() -> None:
 
 def test_blank_sections_give_no_chunks() -> None:
     assert Chunker(COUNT).chunk([Section("   \n\n  "), Section("")]) == []
+
+
+# -- linear time on any text (issue 12) ------------------------------------------------------
+
+
+class CountingEmbedder(FakeEmbedder):
+    """Records how many characters the tokenizer was given, by either entry point."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chars_tokenized = 0
+
+    def count_tokens(self, text: str) -> int:
+        self.chars_tokenized += len(text)
+        return super().count_tokens(text)
+
+    def token_pieces(self, text: str) -> list[bytes]:
+        self.chars_tokenized += len(text)
+        return super().token_pieces(text)
+
+
+NASTY = {
+    "one long word": "Q" * 120_000,
+    "minified js": "var a=function(b){return b+1},c=[1,2,3].map(a);" * 2_500,
+    "one-line json": '{"id":12,"tags":["x","y"],"name":"value \\u00e9"},' * 2_500,
+    "log lines": "2024-05-01T12:00:00Z INFO GET /api/v1/items?id=42 200 12ms\n" * 2_000,
+    "prose": ("The quick brown fox jumps over the lazy dog. " * 8 + "\n\n") * 300,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NASTY))
+@pytest.mark.parametrize("pieces", [True, False], ids=["token-pieces", "estimated"])
+def test_tokenizer_work_is_linear_in_the_text(name: str, pieces: bool) -> None:
+    """Every character reaches the tokenizer a bounded number of times (the old chunker
+    binary-searched a long word by re-tokenizing ever longer slices: quadratic)."""
+    embedder = CountingEmbedder()
+    text = NASTY[name]
+    chunker = Chunker(
+        embedder.count_tokens, 64, 8, token_pieces=embedder.token_pieces if pieces else None
+    )
+    chunks = chunker.chunk([Section(text, heading="H")])
+    assert chunks
+    assert embedder.chars_tokenized <= 4 * len(text)
+    for chunk in chunks:
+        assert chunk.token_count == COUNT(chunk.embed_text) <= 64
+        assert text[chunk.start_char : chunk.end_char] == chunk.text
+
+
+def fuzz_text(rng: random.Random) -> str:
+    pieces = [
+        "alpha",
+        "Beta.",
+        "naïve café",
+        "ﬁnal",
+        "東京は大きい。",
+        "🙂🙂",
+        "x" * rng.randint(1, 400),
+        "\x00\x07",
+        "\u200b",
+        "{\"k\":[1,2]}",
+        "\n\n",
+        "\n",
+        "  ",
+        "İstanbul",
+        "straße",
+        "a\u0301",
+    ]
+    return "".join(rng.choice(pieces) + rng.choice(["", " ", "\n"]) for _ in range(rng.randint(1, 300)))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fuzz_chunks_fit_are_slices_and_lose_no_word(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    embedder = FakeEmbedder()
+    limit = rng.choice([16, 32, 64])
+    chunker = Chunker(
+        embedder.count_tokens,
+        limit,
+        rng.choice([0, 4, 8]),
+        token_pieces=embedder.token_pieces,
+        window_chars=rng.choice([1024, 4096, 100_000]),
+    )
+    sections = [Section(fuzz_text(rng), heading=rng.choice(["", "Ω > B"])) for _ in range(2)]
+    chunks = chunker.chunk(sections)
+    full = "".join(s.text for s in sections)
+    for chunk in chunks:
+        assert chunk.token_count == COUNT(chunk.embed_text) <= limit
+        assert full[chunk.start_char : chunk.end_char] == chunk.text
+    # Nothing is lost: every visible character lies inside some chunk.
+    covered = bytearray(len(full))
+    for chunk in chunks:
+        covered[chunk.start_char : chunk.end_char] = b"\x01" * (chunk.end_char - chunk.start_char)
+    lost = [
+        ch
+        for ch, hit in zip(full, covered, strict=True)
+        if not hit and not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf")
+    ]
+    assert not lost

@@ -121,12 +121,12 @@ def test_ignore_rules_are_recorded_with_reasons(tmp_path: Path, docs: Path) -> N
     write(docs / ".obsidian" / "workspace.json", "{}")
     (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     big = docs / "huge.log"
-    with open(big, "wb") as fh:  # sparse: 200 MB on paper, nothing on disk, never read
+    with open(big, "wb") as fh:  # sparse: 200 MB on paper; only the first 1 MB is read
         fh.truncate(200 * 1024 * 1024)
     result = kb.index()
     assert result.added == 1 and result.skipped == 3
     assert kb.document(docs / "huge.log").status == Status.SKIPPED  # type: ignore[union-attr]
-    assert "larger than" in kb.document(docs / "huge.log").error  # type: ignore[union-attr, operator]
+    assert "binary content" in kb.document(docs / "huge.log").error  # type: ignore[union-attr, operator]
     assert "hidden" in kb.document(docs / ".hidden.txt").error  # type: ignore[union-attr, operator]
     assert "binary file type" in kb.document(docs / "photo.png").error  # type: ignore[union-attr, operator]
     assert kb.document(docs / ".git" / "config") is None  # ignored folders are not walked
