@@ -4,6 +4,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Build only the llama.cpp libraries Jackdaw loads: no multimodal (mtmd) library. Tools,
+# examples, tests and server binaries are already off when llama.cpp is built as a subproject.
+# Anything in CMAKE_ARGS (e.g. -DGGML_CUDA=on) is kept and comes last.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export CMAKE_ARGS := $(LLAMA_CMAKE_ARGS) $(CMAKE_ARGS)
 
 .PHONY: setup run test lint package clean
 

@@ -1,8 +1,9 @@
-"""What the model may say on each turn, as a JSON Schema, and how we read it back.
+"""An action of the agent: the final answer, or a call of a tool with its arguments.
 
-Every model turn is one JSON object constrained by :func:`action_schema` (a grammar in
-llama.cpp), so even a 135M model cannot produce an unparseable action. A scripted backend or a
-remote server can still send anything, so :func:`parse_action` never trusts the text.
+How a model *says* an action is its conversation protocol's business (agent_core/protocols.py:
+free text for answers, a schema-constrained call for tools). :func:`parse_action` reads the
+JSON actions of traces recorded before free-text answers; :func:`action_schema` is that old
+JSON form, kept for reading such traces and as a representative schema in tests.
 """
 
 from __future__ import annotations
@@ -82,64 +83,3 @@ def parse_action(text: str) -> Action:
             raise ActionError('A tool call needs "tool" with the name of a tool.')
         return Action(CALL, tool=tool, arguments=data.get("arguments", {}))
     raise ActionError(f'"action" must be "{FINAL}" or "{CALL}".')
-
-
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
-class AnswerStream:
-    """Pulls the text of ``"answer"`` out of a final-answer action while it is generated,
-    so a person sees the answer stream word by word instead of raw JSON."""
-
-    def __init__(self) -> None:
-        self.raw = ""
-        self._pos = -1  # index in raw of the next unread answer character; -1: not found yet
-        self._done = False
-        self.answer = ""
-
-    def feed(self, piece: str) -> str:
-        """Add raw model output; return the new answer text it completes (may be empty)."""
-        self.raw += piece
-        if self._done:
-            return ""
-        if self._pos < 0:
-            if f'"{FINAL}"' not in self.raw:
-                return ""
-            key = self.raw.find('"answer"')
-            if key < 0:
-                return ""
-            colon = self.raw.find(":", key + 8)
-            quote = self.raw.find('"', colon + 1) if colon >= 0 else -1
-            if quote < 0:
-                return ""
-            self._pos = quote + 1
-        out: list[str] = []
-        i = self._pos
-        while i < len(self.raw):
-            ch = self.raw[i]
-            if ch == '"':
-                self._done = True
-                i += 1
-                break
-            if ch == "\\":
-                if i + 1 >= len(self.raw):
-                    break  # wait for the rest of the escape
-                nxt = self.raw[i + 1]
-                if nxt == "u":
-                    if i + 6 > len(self.raw):
-                        break
-                    try:
-                        out.append(chr(int(self.raw[i + 2 : i + 6], 16)))
-                    except ValueError:
-                        out.append(self.raw[i : i + 6])
-                    i += 6
-                    continue
-                out.append(_ESCAPES.get(nxt, nxt))
-                i += 2
-                continue
-            out.append(ch)
-            i += 1
-        self._pos = i
-        text = "".join(out)
-        self.answer += text
-        return text

@@ -1,9 +1,13 @@
 """The agent loop: observe -> decide -> act -> observe, within a step budget.
 
-Each model turn is one JSON action (a final answer or a tool call) constrained by a schema.
-A mistake of the model (bad JSON from a server, an unknown tool, invalid arguments) is
-recorded on the step and fed back as an observation so it can retry; a fault of ours raises,
-after the trace so far has been saved. Every run is saved as a :class:`Trace`.
+Each model turn goes through the model's conversation protocol (agent_core/protocols.py): the
+answer is free text, streamed; a tool call is structured and schema-constrained. Passages
+from the user's files are retrieved before the first turn, so most questions about the notes
+are answered in one model call. Every block, tool results included, fits the context with
+room for the answer. A mistake of the model (a bad call, an unknown tool, invalid arguments)
+is recorded on the step and fed back so it can retry; a fault of ours raises, after the trace
+so far has been saved. Nothing internal is ever shown as the answer. Every run is saved as a
+:class:`Trace`.
 
 The learning loop joins through one seam, :class:`Learning`: before a run it *recalls* what
 the user taught (verified facts from corrections, workflows of similar tasks, a script to
@@ -15,6 +19,7 @@ the workflow already in its prompt.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -22,15 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent_core.actions import (
-    CALL,
-    FINAL,
-    Action,
-    ActionError,
-    AnswerStream,
-    action_schema,
-    parse_action,
-)
+from agent_core.actions import CALL, FINAL, Action
 from agent_core.prompting import (
     Guidance,
     Passage,
@@ -38,11 +35,11 @@ from agent_core.prompting import (
     SystemPrompt,
     Turn,
     VerifiedFact,
-    final_answer_json,
-    observation_message,
 )
+from agent_core.protocols import ConversationProtocol, protocol_for
 from agent_core.traces import Step, Trace, TraceStore
-from models.chat import ChatBackend, GenerationSettings
+from models.chat import ChatBackend, GenerationSettings, Message
+from models.errors import ContextTooSmallError
 from tools.executor import ToolExecutor, ToolOutcome
 
 
@@ -56,7 +53,7 @@ class Retriever(Protocol):
 class AgentEvent:
     """Progress of a run, for a UI: a step started, a tool is being called, a step ended."""
 
-    kind: str  # step_started | tool_call | tool_result | step_finished
+    kind: str  # searched | step_started | tool_call | tool_result | step_finished
     step: int
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -126,6 +123,7 @@ class Agent:
         lessons: Callable[[], Sequence[str]] = lambda: (),
         learning: Learning | None = None,
         system_prompt: Callable[[], SystemPrompt | None] | None = None,
+        protocol: ConversationProtocol | None = None,
     ) -> None:
         """``system_prompt`` gives the prompt version in force (text and lessons), looked up
         on every run so an adopted or rolled-back version applies at once; when it gives
@@ -133,7 +131,15 @@ class Agent:
         self.backend = backend
         self.executor = executor
         self.traces = traces
-        self.builder = builder
+        # How this model takes tools: its template's native calls, or decide-then-answer.
+        self.protocol = protocol or protocol_for(getattr(backend, "chat_template", ""))
+        self.builder = (
+            builder
+            if builder.protocol == self.protocol
+            else dataclasses.replace(builder, protocol=self.protocol)
+        )
+        # Room kept for the answer in every model call.
+        self.answer_reserve = max(64, min(settings.max_tokens, backend.context_size // 4))
         self.settings = settings
         self.max_steps = max_steps
         self.retriever = retriever
@@ -172,7 +178,7 @@ class Agent:
             trace.prompt_tokens = sum(s.prompt_tokens for s in trace.steps)
             trace.completion_tokens = sum(s.completion_tokens for s in trace.steps)
             # Calls the agent made, plus any the learning loop made for this run.
-            trace.extra["model_calls"] = sum(1 for s in trace.steps if s.response_schema) + len(
+            trace.extra["model_calls"] = trace.extra.get("agent_model_calls", 0) + len(
                 trace.extra.get("learning_calls", [])
             )
             self.traces.save(trace)
@@ -212,7 +218,7 @@ class Agent:
                 response_schema=None,  # no model call
                 settings=self.settings.to_dict(),
                 started_at=time.time(),
-                raw_output=final_answer_json(answer),
+                raw_output=answer,
                 action=Action(FINAL, answer=answer).to_dict(),
             )
         )
@@ -269,13 +275,22 @@ class Agent:
                 "guidance": built.dropped_guidance,
             }
         messages = list(built.messages)
-        any_action = action_schema(tools)
-        answer_only = action_schema([])
+        specs = built.tool_specs
+        protocol = self.protocol
+        if self.retriever is not None:
+            emit(
+                AgentEvent(
+                    "searched",
+                    0,
+                    {"query": trace.question, "sources": [p.source for p in built.passages]},
+                )
+            )
         must_answer = False
         script_done = False  # a replayed script ran to its end: only the answer is left
         calls_seen: dict[str, str] = {}  # (tool, arguments) -> observation, to stop loops
         plan = recall.plan
         replay = trace.extra.get("replay")
+        trace.extra["protocol"] = protocol.name
 
         for idx in range(self.max_steps):
             if cancel is not None and cancel.is_set():
@@ -301,12 +316,9 @@ class Agent:
                 )
                 trace.steps.append(step)
                 action = Action(CALL, tool=planned.tool, arguments=planned.arguments)
-                step.raw_output = json.dumps(
-                    {"action": CALL, "tool": action.tool, "arguments": action.arguments},
-                    ensure_ascii=False,
-                )
+                step.raw_output = protocol.render_call(action.tool, action.arguments)
                 step.action = action.to_dict()
-                outcome = self._call_tool(trace, step, action, messages, calls_seen, emit)
+                outcome = self._call_tool(trace, step, action, messages, calls_seen, emit, specs)
                 if replay is not None:
                     replay["replayed_steps"].append(idx)
                 failure = plan.check(outcome) if outcome is not None else "a repeated call"
@@ -319,103 +331,156 @@ class Agent:
             # Small models can call tools forever: the last step, and the step after a
             # repeated call, may only answer (from what has been gathered so far).
             last = idx == self.max_steps - 1
-            schema = answer_only if must_answer or script_done or last else any_action
+            allow_tools = bool(tools) and not (must_answer or script_done or last)
             must_answer = False
-            stream = AnswerStream()
+            self._fit(trace, messages, specs)
             step = Step(
                 idx=idx,
                 kind="",
                 messages=list(messages),
-                response_schema=schema,
+                response_schema=protocol.descriptor(tools, allow_tools),
                 settings=self.settings.to_dict(),
                 started_at=time.time(),
             )
             trace.steps.append(step)
-
-            def on_piece(piece: str, stream: AnswerStream = stream) -> None:
-                text = stream.feed(piece)
-                if text and on_text is not None:
-                    on_text(text)
-
-            result = self.backend.chat(
-                messages, self.settings, response_schema=schema, on_text=on_piece, cancel=cancel
+            reply = protocol.turn(
+                self.backend,
+                messages,
+                tools,
+                self.settings,
+                allow_tools=allow_tools,
+                on_text=on_text,
+                cancel=cancel,
             )
-            step.raw_output = result.text
-            step.prompt_tokens = result.prompt_tokens
-            step.completion_tokens = result.completion_tokens
-            step.duration_ms = result.duration_ms
-            step.first_token_ms = result.first_token_ms
-            step.finish_reason = result.finish_reason
+            trace.extra["agent_model_calls"] = trace.extra.get("agent_model_calls", 0) + len(
+                reply.results
+            )
+            step.raw_output = reply.raw
+            step.prompt_tokens = reply.prompt_tokens
+            step.completion_tokens = reply.completion_tokens
+            step.duration_ms = reply.duration_ms
+            step.first_token_ms = reply.first_token_ms
+            step.finish_reason = reply.results[-1].finish_reason if reply.results else ""
 
-            if result.cancelled:
+            if reply.cancelled:
                 step.kind = "cancelled"
                 trace.status = "cancelled"
-                trace.final_answer = stream.answer or None
+                partial = reply.results[-1].text.strip() if reply.results else ""
+                trace.final_answer = partial if partial and reply.action is None else None
                 emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
                 return
-            try:
-                action = parse_action(result.text)
-            except ActionError as exc:
-                if result.finish_reason == "length" and stream.answer:
-                    # The answer ran past max_tokens: keep what was said, and say it was cut.
-                    step.kind = "truncated"
-                    trace.status = "ok"
-                    trace.final_answer = stream.answer + " [...]"
-                    trace.extra["truncated"] = True
-                    emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
-                    return
+            if reply.action is None:
                 step.kind = "mistake"
-                step.error = str(exc)
-                step.observation = str(exc)
-                messages += [
-                    {"role": "assistant", "content": result.text},
-                    {"role": "user", "content": f"Error: {exc}"},
-                ]
-                emit(AgentEvent("step_finished", idx, {"kind": step.kind, "error": str(exc)}))
+                step.error = step.observation = reply.error
+                messages += protocol.mistake_messages(reply.raw, reply.error)
+                emit(AgentEvent("step_finished", idx, {"kind": step.kind, "error": reply.error}))
+                if not allow_tools:
+                    must_answer = True
                 continue
+            action = reply.action
             step.action = action.to_dict()
 
             if action.kind == FINAL:
+                answer = action.answer
                 step.kind = "final"
+                if reply.truncated and answer:
+                    # The answer ran past max_tokens: keep what was said, and say it was cut.
+                    step.kind = "truncated"
+                    answer += " [...]"
+                    trace.extra["truncated"] = True
+                if not answer:
+                    answer = EMPTY_ANSWER
+                    trace.extra["empty_answer"] = True
                 trace.status = "ok"
-                trace.final_answer = action.answer
+                trace.final_answer = answer
                 emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
                 return
 
             assert action.kind == CALL
-            if self._call_tool(trace, step, action, messages, calls_seen, emit) is None:
+            if self._call_tool(trace, step, action, messages, calls_seen, emit, specs) is None:
                 must_answer = True
 
         trace.status = "budget_exhausted"
-        trace.final_answer = (
-            f"I could not finish within {self.max_steps} steps. "
-            "Try a simpler question, or raise [agent] max_steps in config.toml."
+        trace.final_answer = _stopped_answer(self.max_steps, trace.steps)
+
+    def _fit(self, trace: Trace, messages: list[Message], specs: Any) -> None:
+        """Make the prompt fit the context with room for the answer. Observations are cut as
+        they come in; if the prompt still overflows, the longest earlier message is cut
+        (with a visible marker) until it fits, and the trace says so."""
+        limit = self.backend.context_size - self.answer_reserve
+        total = self._prompt_tokens(messages, specs)
+        while total > limit:
+            candidates = [
+                i
+                for i in range(1, len(messages) - 1)
+                if len(str(messages[i].get("content") or "")) > 200
+            ] or [len(messages) - 1]
+            longest = max(candidates, key=lambda i: len(str(messages[i].get("content") or "")))
+            content = str(messages[longest].get("content") or "")
+            if len(content) <= 200:
+                raise ContextTooSmallError(
+                    f"The system prompt and tool specs alone need {total} tokens; the "
+                    f"context holds {self.backend.context_size} with {self.answer_reserve} "
+                    "kept for the answer."
+                )
+            messages[longest] = {**messages[longest], "content": cut_text(content, 0.5)}
+            trace.extra["fitted"] = trace.extra.get("fitted", 0) + 1
+            total = self._prompt_tokens(messages, specs)
+
+    def _prompt_tokens(self, messages: list[Message], specs: Any) -> int:
+        if specs:
+            return self.backend.count_prompt_tokens(messages, specs)
+        return self.backend.count_prompt_tokens(messages)
+
+    def _observation_for_model(self, text: str, messages: list[Message], specs: Any) -> str:
+        """``text`` cut to at most half of the room left in the context, with a marker."""
+        room = (
+            self.backend.context_size
+            - self.answer_reserve
+            - self._prompt_tokens(messages, specs)
         )
+        budget = max(48, room // 2)
+        if self.backend.count_tokens(text) <= budget:
+            return text
+        keep = 1.0
+        cut = text
+        while keep > 0.01:
+            keep *= 0.7
+            cut = cut_text(text, keep)
+            if self.backend.count_tokens(cut) <= budget:
+                break
+        return cut
 
     def _call_tool(
         self,
         trace: Trace,
         step: Step,
         action: Action,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         calls_seen: dict[str, str],
         emit: EventCallback,
+        specs: Any = None,
     ) -> ToolOutcome | None:
         """Run the step's call through the executor (validation, permission, audit) and feed
-        the observation back; None when it repeats an earlier call (which is not run again)."""
+        the observation back; None when it repeats an earlier call (which is not run, nor
+        asked about, again: the model is told so as the call's result)."""
         idx = step.idx
+        protocol = self.protocol
         step.tool_name, step.tool_args = action.tool, action.arguments
         call_key = json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
         if call_key in calls_seen:
             step.kind = "repeat"
             step.observation = (
-                f"You already called {action.tool} with these arguments; its result was:\n"
-                f"{calls_seen[call_key]}\nUse it to answer now."
+                "This exact call was already made; its result is unchanged:\n"
+                f"{calls_seen[call_key]}"
             )
-            messages += [
-                {"role": "assistant", "content": step.raw_output},
-                observation_message(action.tool, step.observation),
-            ]
+            messages += protocol.call_messages(
+                step.raw_output,
+                action.tool,
+                action.arguments,
+                self._observation_for_model(step.observation, messages, specs),
+                idx,
+            )
             emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
             return None
         emit(AgentEvent("tool_call", idx, {"tool": action.tool, "arguments": action.arguments}))
@@ -431,10 +496,48 @@ class Agent:
         )
         if step.kind == "mistake":
             step.error = outcome.observation
-        emit(AgentEvent("tool_result", idx, {"tool": action.tool, "status": outcome.status}))
-        messages += [
-            {"role": "assistant", "content": step.raw_output},
-            observation_message(action.tool, outcome.observation),
-        ]
+        emit(
+            AgentEvent(
+                "tool_result",
+                idx,
+                {
+                    "tool": action.tool,
+                    "status": outcome.status,
+                    "observation": outcome.observation[:2000],
+                },
+            )
+        )
+        messages += protocol.call_messages(
+            step.raw_output,
+            action.tool,
+            action.arguments,
+            self._observation_for_model(outcome.observation, messages, specs),
+            idx,
+        )
         emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
         return outcome
+
+
+EMPTY_ANSWER = (
+    "I could not come up with an answer to that. Try asking it another way, or choose a "
+    "larger model in Settings."
+)
+
+
+def cut_text(text: str, keep: float) -> str:
+    """The first ``keep`` share of ``text``, with a marker saying how much was left out."""
+    n = max(1, int(len(text) * keep))
+    if n >= len(text):
+        return text
+    return f"{text[:n]}\n[... cut: {len(text) - n} more characters not shown]"
+
+
+def _stopped_answer(max_steps: int, steps: Sequence[Step]) -> str:
+    """What the user reads when the step budget ran out: what was found, in plain words."""
+    found = [s for s in steps if s.tool_name and s.kind == "tool_call" and s.observation]
+    text = f"I stopped after {max_steps} steps without a final answer."
+    if found:
+        last = found[-1]
+        excerpt = " ".join((last.observation or "").split())[:300]
+        text += f" The last thing I found ({last.tool_name}): {excerpt}"
+    return text + " You can ask again more specifically."

@@ -85,6 +85,9 @@ class ServerConfig:
 
 @dataclass
 class AgentConfig:
+    # How the model takes tools: auto (from its chat template), hermes, mistral, llama3, or
+    # decide (a constrained decision, then a free-text answer: for templates without tools).
+    protocol: str = "auto"
     max_steps: int = 6
     history_budget_tokens: int = 1024
     system_budget_tokens: int = 1024

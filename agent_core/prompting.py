@@ -19,7 +19,8 @@ from typing import Any
 
 import jinja2
 
-from models.chat import Message
+from agent_core.protocols import DECIDE, ConversationProtocol
+from models.chat import Message, ToolSpec
 from models.errors import JackdawError
 from tools.base import Tool
 
@@ -139,6 +140,7 @@ class BuiltPrompt:
     guidance: list[Guidance] = field(default_factory=list)
     dropped_facts: list[int] = field(default_factory=list)
     dropped_guidance: list[int] = field(default_factory=list)
+    tool_specs: list[ToolSpec] | None = None  # for the chat template (native tool calls)
 
 
 @dataclass
@@ -150,6 +152,8 @@ class PromptBuilder:
     system_text: str = field(default_factory=lambda: load_template("system.txt"))
     facts_budget: int = 256
     guidance_budget: int = 256
+    # How tools reach the model: in its own chat template (native) or described in the text.
+    protocol: ConversationProtocol = DECIDE
 
     @property
     def version(self) -> str:
@@ -159,22 +163,15 @@ class PromptBuilder:
         self, tools: Sequence[Tool], lessons: Sequence[str]
     ) -> tuple[str, dict[str, int]]:
         parts = {"system": self.system_text.strip()}
-        if tools:
-            parts["tools"] = render(
-                "tools.txt",
-                tools=[
-                    {
-                        "name": t.name,
-                        "risk": t.risk.value,
-                        "description": t.description,
-                        "parameters_json": json.dumps(t.parameters, separators=(",", ":")),
-                    }
-                    for t in tools
-                ],
-            ).strip()
+        tools_text = self.protocol.system_tools_text(tools)
+        if tools_text:
+            parts["tools"] = render("tools.txt", tools_text=tools_text).strip()
         if lessons:
             parts["lessons"] = "Lessons from earlier work:\n" + "\n".join(f"- {x}" for x in lessons)
         tokens = {name: self.count_tokens(text) for name, text in parts.items()}
+        specs = self.protocol.specs(tools)
+        if specs:  # written by the chat template; counted as their JSON
+            tokens["tools"] = self.count_tokens(json.dumps(specs, separators=(",", ":")))
         total = sum(tokens.values())
         if total > self.system_budget:
             raise PromptTooLargeError(
@@ -255,7 +252,7 @@ class PromptBuilder:
         messages: list[Message] = [{"role": "system", "content": text}]
         for _, turn in kept:
             messages.append({"role": "user", "content": turn.question})
-            messages.append({"role": "assistant", "content": final_answer_json(turn.answer)})
+            messages.append({"role": "assistant", "content": turn.answer})
         messages.append({"role": "user", "content": final_user})
         return BuiltPrompt(
             messages=messages,
@@ -268,6 +265,7 @@ class PromptBuilder:
             guidance=kept_guidance,
             dropped_facts=dropped_facts,
             dropped_guidance=dropped_guidance,
+            tool_specs=self.protocol.specs(tools),
         )
 
 
@@ -289,9 +287,6 @@ def _fit(
 
 
 def final_answer_json(answer: str) -> str:
-    """Earlier answers go back to the model in the same shape it produces them."""
+    """An answer in the JSON action shape of traces recorded before free-text answers (the
+    SFT export of those)."""
     return json.dumps({"action": "final_answer", "answer": answer}, ensure_ascii=False)
-
-
-def observation_message(tool: str, observation: str) -> Message:
-    return {"role": "user", "content": f"Result of {tool}:\n{observation}"}

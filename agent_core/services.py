@@ -18,6 +18,7 @@ from agent_core.config import Config, Paths
 from agent_core.conversations import ConversationStore
 from agent_core.memory_db import open_memory_db
 from agent_core.prompting import PromptBuilder
+from agent_core.protocols import protocol_for
 from agent_core.retrieval import KnowledgeRetriever
 from agent_core.session import ChatSession
 from agent_core.traces import TraceStore
@@ -227,6 +228,9 @@ class Services:
             retriever=KnowledgeRetriever(self._knowledge_if_watching),
             learning=self.learning.memory,
             system_prompt=self.learning.active_prompt,
+            protocol=protocol_for(
+                getattr(self.chat_backend, "chat_template", ""), agent_config.protocol
+            ),
         )
 
     # -- learning ----------------------------------------------------------------------------

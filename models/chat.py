@@ -9,7 +9,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from models.gguf_info import ModelInfo
 
-Message = dict[str, str]  # OpenAI-shaped: {"role": "system" | "user" | "assistant", "content": ...}
+# OpenAI-shaped: {"role": "system" | "user" | "assistant" | "tool", "content": ...}; an assistant
+# message that calls tools also carries "tool_calls" (the chat template renders them).
+Message = dict[str, Any]
+ToolSpec = dict[str, Any]  # {"type": "function", "function": {"name", "description", "parameters"}}
 TextCallback = Callable[[str], None]
 
 
@@ -61,9 +64,17 @@ class ChatBackend(Protocol):
 
     ``chat`` always streams internally: ``on_text`` receives each new piece of text, and
     ``cancel`` is checked between tokens; a cancelled generation returns what it had with
-    ``finish_reason == "cancelled"``. With ``response_schema`` the output is constrained to
-    JSON matching that schema (a grammar), so it always parses.
+    ``finish_reason == "cancelled"`` (cancellation is honoured while the prompt is read, too).
+    With ``response_schema`` the output is constrained to JSON matching that schema (a
+    grammar), so it always parses. ``tools`` are OpenAI-shaped tool specs handed to the chat
+    template (for templates that support tools). ``prefix`` is text the assistant's reply
+    already starts with: the output continues it (and does not repeat it).
     """
+
+    @property
+    def chat_template(self) -> str:
+        """The model's chat template (Jinja), or "" when it is not known (a remote server)."""
+        ...
 
     @property
     def info(self) -> ModelInfo: ...
@@ -79,14 +90,18 @@ class ChatBackend(Protocol):
         response_schema: dict[str, Any] | None = None,
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
+        tools: list[ToolSpec] | None = None,
+        prefix: str = "",
     ) -> ChatResult: ...
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own tokenizer."""
         ...
 
-    def count_prompt_tokens(self, messages: list[Message]) -> int:
-        """Tokens of the whole formatted prompt (chat template included)."""
+    def count_prompt_tokens(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> int:
+        """Tokens of the whole formatted prompt (chat template and tool specs included)."""
         ...
 
     def close(self) -> None: ...

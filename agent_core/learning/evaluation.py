@@ -91,9 +91,15 @@ def _offered(trace: Trace) -> tuple[str, ...] | None:
         return None
     names: list[str] = []
     for schema in schemas:
-        for option in schema.get("anyOf", []):
-            tool = option.get("properties", {}).get("tool", {}).get("const")
-            if tool and tool not in names:
+        # a JSON action (older traces), a decision, or a native tool call's schema
+        options = schema.get("anyOf") or (schema.get("decision") or {}).get("anyOf") or []
+        call = schema.get("tool_call") or {}
+        call = call.get("items", call)
+        options = [*options, *(call.get("anyOf") or [call])]
+        for option in options:
+            props = option.get("properties", {}) if isinstance(option, dict) else {}
+            tool = (props.get("tool") or props.get("name") or {}).get("const")
+            if tool and tool != "none" and tool not in names:
                 names.append(tool)
     return tuple(names)
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from agent_core.learning.feedback import FeedbackStore
 from agent_core.learning.similarity import normalize_question
-from agent_core.prompting import final_answer_json
 from agent_core.traces import Trace, TraceNotFoundError, TraceStore
 from models.errors import JackdawError
 from tools.redact import redact_text
@@ -47,7 +46,7 @@ def _last_prompt(trace: Trace) -> list[dict[str, str]] | None:
 
 
 def _assistant(answer: str) -> dict[str, str]:
-    return {"role": "assistant", "content": final_answer_json(answer)}
+    return {"role": "assistant", "content": answer}
 
 
 def sft_rows(traces: TraceStore, feedback: FeedbackStore) -> list[dict[str, Any]]:
@@ -82,7 +81,7 @@ def sft_rows(traces: TraceStore, feedback: FeedbackStore) -> list[dict[str, Any]
         last = [s for s in trace.steps if s.response_schema is not None]
         if prompt is None or trace.status != "ok" or not last or last[-1].kind != "final":
             continue
-        reply = {"role": "assistant", "content": last[-1].raw_output}
+        reply = {"role": "assistant", "content": trace.final_answer or ""}
         rows.append(
             {"messages": [*prompt, reply], "meta": {"kind": "uprated", "trace_id": trace.id}}
         )

@@ -20,10 +20,10 @@ from typing import Any
 
 from agent_core.actions import ActionError, parse_action
 from agent_core.agent import PlannedCall
+from agent_core.protocols import PROTOCOLS
 from agent_core.learning import slots as slotting
 from agent_core.learning.checks import postcondition_failure, precondition_failure
 from agent_core.learning.experiences import Experience
-from agent_core.prompting import observation_message
 from agent_core.traces import Step, Trace
 from models.chat import ChatBackend, GenerationSettings, Message
 from tools.base import Risk
@@ -154,16 +154,32 @@ def _clip(text: str | None, limit: int = 300) -> str | None:
     return text[:limit] + f"... [{len(text)} characters]"
 
 
-def _next_messages(step: Step) -> list[Message]:
-    """What the agent appends after ``step`` (its output and what was fed back)."""
-    if step.kind in ("final", "truncated", "cancelled") or not step.messages:
-        return []
-    out: list[Message] = [{"role": "assistant", "content": step.raw_output}]
-    if step.tool_name:
-        out.append(observation_message(step.tool_name, step.observation or ""))
-    else:
-        out.append({"role": "user", "content": f"Error: {step.error or step.observation}"})
-    return out
+def _follows(previous: Step, step: Step, fitted: bool) -> bool:
+    """Whether ``step``'s messages follow from ``previous``: the same conversation, plus the
+    model's call (or mistake) and what was fed back for it. A prompt cut to fit the context
+    (``fitted``) may differ in earlier messages."""
+    if previous.kind in ("final", "truncated", "cancelled"):
+        return False
+    n = len(previous.messages)
+    added: list[Message] = step.messages[n:]
+    if not fitted and step.messages[:n] != previous.messages:
+        return False
+    return len(added) == 2 and added[0].get("role") == "assistant"
+
+
+def _protocol(step: Step) -> Any:
+    schema = step.response_schema or {}
+    return PROTOCOLS.get(schema.get("protocol", "")) if isinstance(schema, dict) else None
+
+
+def _parse(step: Step) -> dict[str, Any]:
+    protocol = _protocol(step)
+    try:
+        if protocol is not None:
+            return protocol.parse(step.raw_output).to_dict()
+        return parse_action(step.raw_output).to_dict()  # a JSON action of an older trace
+    except (ActionError, ValueError) as exc:
+        return {"error": str(exc)}
 
 
 def replay_trace(
@@ -184,8 +200,7 @@ def replay_trace(
     previous: Step | None = None
     for step in trace.steps:
         if previous is not None and step.messages and previous.messages:
-            expected = previous.messages + _next_messages(previous)
-            if expected != step.messages:
+            if not _follows(previous, step, bool(trace.extra.get("fitted"))):
                 why = "the recorded messages do not follow from the step before"
                 report.steps.append(StepReplay(step.idx, step.kind, DIVERGED, step.tool_name, why))
                 previous = step
@@ -210,21 +225,30 @@ def _replay_step(
         return result
 
     if mode == MODEL and step.response_schema is not None and backend is not None:
-        regenerated = backend.chat(
-            step.messages,
-            GenerationSettings.from_dict(step.settings),
-            response_schema=step.response_schema,
-        )
-        if regenerated.text != step.raw_output:
+        settings = GenerationSettings.from_dict(step.settings)
+        protocol = _protocol(step)
+        if protocol is not None:
+            schema = step.response_schema
+            tools = list(executor.registry) if executor is not None else []
+            reply = protocol.turn(
+                backend,
+                step.messages,
+                tools,
+                settings,
+                allow_tools=bool(schema.get("tool_call") or schema.get("decision")),
+            )
+            regenerated_text = reply.raw
+        else:
+            regenerated_text = backend.chat(
+                step.messages, settings, response_schema=step.response_schema
+            ).text
+        if regenerated_text != step.raw_output:
             result.status, result.detail = DIVERGED, "the model's output differs"
-            result.expected, result.actual = _clip(step.raw_output), _clip(regenerated.text)
+            result.expected, result.actual = _clip(step.raw_output), _clip(regenerated_text)
             return result
 
     if step.action is not None:
-        try:
-            parsed = parse_action(step.raw_output).to_dict()
-        except ActionError as exc:
-            parsed = {"error": str(exc)}
+        parsed = _parse(step)
         if parsed != step.action and step.kind != "truncated":
             result.status, result.detail = DIVERGED, "the output no longer parses to the action"
             result.expected, result.actual = str(step.action), str(parsed)

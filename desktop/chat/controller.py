@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from agent_core.progress import step_line
 from agent_core.traces import Trace
 from desktop import seams
 from desktop.chat.correction import CorrectionDialog
@@ -242,6 +243,9 @@ class ChatController(QObject):
                 self.conversation_id = value
                 self.refresh_conversations()
         elif kind == "event":
+            line = step_line(value)
+            if line:
+                card.add_step(line)
             if value.kind == "step_started" and not card.text() and not run.cancel.is_set():
                 card.set_status("Thinking…")
             elif value.kind == "tool_call":
@@ -253,6 +257,7 @@ class ChatController(QObject):
 
     def _finished(self, run: _Run, trace: Trace) -> None:
         card = run.card
+        card.fold_steps()
         if trace.final_answer is not None:
             card.set_text(trace.final_answer)
         elif trace.status == "cancelled" and not card.text():

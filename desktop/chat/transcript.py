@@ -61,6 +61,20 @@ class AnswerCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 8)
         layout.setSpacing(6)
+        # What the agent did for this answer, one line a step; folds away once answered.
+        self.steps: list[str] = []
+        self.steps_toggle = QToolButton()
+        self.steps_toggle.setProperty("role", "feedback")
+        self.steps_toggle.setCheckable(True)
+        self.steps_toggle.setChecked(True)
+        self.steps_toggle.toggled.connect(self._show_steps)
+        self.steps_toggle.hide()
+        layout.addWidget(self.steps_toggle)
+        self.steps_label = muted_label()
+        self.steps_label.setWordWrap(True)
+        self.steps_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.steps_label.hide()
+        layout.addWidget(self.steps_label)
         self.body = MarkdownView()
         layout.addWidget(self.body)
         self.status = muted_label()
@@ -125,6 +139,26 @@ class AnswerCard(QFrame):
         button.setProperty("role", "feedback")
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         return button
+
+    # -- steps -----------------------------------------------------------------------------
+    def add_step(self, line: str) -> None:
+        self.steps.append(line)
+        self.steps_label.setText("\n".join(f"· {x}" for x in self.steps))
+        self._label_steps()
+        self.steps_toggle.show()
+        self._show_steps(self.steps_toggle.isChecked())
+
+    def fold_steps(self) -> None:
+        self.steps_toggle.setChecked(False)
+
+    def _label_steps(self) -> None:
+        arrow = "▾" if self.steps_toggle.isChecked() else "▸"
+        n = len(self.steps)
+        self.steps_toggle.setText(f"{arrow} {n} step{'s' if n != 1 else ''}")
+
+    def _show_steps(self, shown: bool) -> None:
+        self.steps_label.setVisible(shown and bool(self.steps))
+        self._label_steps()
 
     # -- streaming -------------------------------------------------------------------------
     def set_status(self, text: str, role: str = "muted") -> None:

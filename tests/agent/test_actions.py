@@ -1,60 +1,145 @@
+"""The conversation protocols: free-text answers, structured tool calls, one per family."""
+
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 import jsonschema
 import pytest
 
-from agent_core.actions import ActionError, AnswerStream, action_schema, parse_action
+from agent_core.actions import CALL, FINAL, ActionError, parse_action
+from agent_core.protocols import (
+    DECIDE,
+    HERMES,
+    LLAMA3,
+    MISTRAL,
+    NativeToolCalls,
+    parse_raw,
+    protocol_for,
+)
+from models.chat import GenerationSettings
+from tests.fakes import ScriptedBackend, call
 from tools.base import Risk, Tool
 
+GREET = Tool(
+    "greet",
+    "Say hi.",
+    {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    Risk.READ,
+    lambda name: f"hi {name}",
+)
+SETTINGS = GenerationSettings(temperature=0)
 
-def test_schema_accepts_answers_and_known_calls_only() -> None:
-    tool = Tool(
-        "greet",
-        "Say hi.",
-        {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
-        Risk.READ,
-        lambda name: f"hi {name}",
-    )
-    schema = action_schema([tool])
-    jsonschema.validate({"action": "final_answer", "answer": "x"}, schema)
-    jsonschema.validate(
-        {"action": "call_tool", "tool": "greet", "arguments": {"name": "a"}}, schema
-    )
-    for bad in (
-        {"action": "call_tool", "tool": "other", "arguments": {}},
-        {"action": "call_tool", "tool": "greet", "arguments": {}},
-        {"action": "final_answer"},
-    ):
-        with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(bad, schema)
+# Fragments of real chat templates, enough to tell the families apart.
+QWEN25 = "{%- if tools %}...<tools>...{{- '<tool_call>\\n{\"name\": ' }}...</tool_call>"
+MISTRAL_T = "{%- if tools %}[AVAILABLE_TOOLS]...[TOOL_CALLS]..."
+LLAMA31 = "{%- if tools %}Environment: ipython...<|python_tag|>..."
+SMOLLM2 = "{% for message in messages %}<|im_start|>{{ message['role'] }}..."
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("nope", "not valid JSON"),
-        ("[1]", "JSON object"),
-        ('{"action": "dance"}', '"action" must be'),
-        ('{"action": "final_answer", "answer": 3}', "as a string"),
-        ('{"action": "call_tool"}', '"tool"'),
-    ],
+    ("template", "expected"),
+    [(QWEN25, HERMES), (MISTRAL_T, MISTRAL), (LLAMA31, LLAMA3), (SMOLLM2, DECIDE), ("", DECIDE)],
 )
-def test_parse_action_rejects_with_a_message_for_the_model(text: str, message: str) -> None:
-    with pytest.raises(ActionError, match=message):
-        parse_action(text)
+def test_the_protocol_follows_the_chat_template(template: str, expected: Any) -> None:
+    assert protocol_for(template) is expected
 
 
-def test_answer_stream_decodes_escapes_split_across_pieces() -> None:
-    answer = 'Line one\nTab\there "quoted" \\ back é \u2603'
-    raw = json.dumps({"action": "final_answer", "answer": answer})
-    stream = AnswerStream()
-    out = "".join(stream.feed(raw[i : i + 3]) for i in range(0, len(raw), 3))
-    assert out == answer == stream.answer
+def test_a_protocol_can_be_chosen_by_name() -> None:
+    assert protocol_for(QWEN25, "decide") is DECIDE
+    with pytest.raises(ValueError, match="Unknown conversation protocol"):
+        protocol_for("", "json-envelope")
 
 
-def test_answer_stream_ignores_tool_calls() -> None:
-    stream = AnswerStream()
-    raw = json.dumps({"action": "call_tool", "tool": "t", "arguments": {"answer": "no"}})
-    assert stream.feed(raw) == ""
+@pytest.mark.parametrize("protocol", [HERMES, MISTRAL, LLAMA3])
+def test_native_calls_render_and_parse_back(protocol: NativeToolCalls) -> None:
+    raw = protocol.render_call("greet", {"name": "Ann"})
+    action = protocol.parse(raw)
+    assert (action.kind, action.tool, action.arguments) == (CALL, "greet", {"name": "Ann"})
+    assert parse_raw(raw).tool == "greet"
+    schema = protocol.call_schema([GREET])
+    body = json.loads(raw[len(protocol.call_prefix) :].removesuffix(protocol.closing))
+    jsonschema.validate(body, schema)
+
+
+def test_a_plain_reply_is_the_answer_without_protocol_tags() -> None:
+    assert HERMES.parse("Paris is the capital.</tool_call>").answer == "Paris is the capital."
+    assert parse_raw("Hello there").kind == FINAL
+
+
+def test_old_json_actions_still_parse() -> None:
+    old = json.dumps({"action": "final_answer", "answer": "France"})
+    assert parse_raw(old).answer == "France"
+    with pytest.raises(ActionError, match="not valid JSON"):
+        parse_action("nope")
+
+
+def test_hermes_answer_streams_freely_in_one_call() -> None:
+    backend = ScriptedBackend(["The capital of France is Paris."])
+    seen: list[str] = []
+    reply = HERMES.turn(backend, [{"role": "user", "content": "?"}], [GREET], SETTINGS,
+                        allow_tools=True, on_text=seen.append)
+    assert reply.action is not None and reply.action.answer == "The capital of France is Paris."
+    assert "".join(seen) == "The capital of France is Paris."
+    assert len(backend.requests) == 1 and backend.requests[0]["schema"] is None
+    assert backend.requests[0]["tools"][0]["function"]["name"] == "greet"
+
+
+def test_hermes_call_is_continued_under_the_schema_and_never_shown() -> None:
+    backend = ScriptedBackend([call("greet", name="Ann")])
+    seen: list[str] = []
+    reply = HERMES.turn(backend, [{"role": "user", "content": "hi Ann"}], [GREET], SETTINGS,
+                        allow_tools=True, on_text=seen.append)
+    assert reply.action is not None
+    assert (reply.action.tool, reply.action.arguments) == ("greet", {"name": "Ann"})
+    assert "".join(seen) == ""  # nothing of the call reaches the person
+    first, second = backend.requests
+    assert second["prefix"].endswith("<tool_call>\n")
+    assert second["schema"] == HERMES.call_schema([GREET])
+    assert len(reply.results) == 2
+
+
+def test_a_call_when_only_an_answer_is_allowed_is_a_mistake_fed_back() -> None:
+    backend = ScriptedBackend([call("greet", name="Ann")])
+    reply = HERMES.turn(backend, [{"role": "user", "content": "x"}], [GREET], SETTINGS,
+                        allow_tools=False)
+    assert reply.action is None and "answer" in reply.error
+
+
+def test_stop_during_a_hermes_answer_cancels() -> None:
+    cancel = threading.Event()
+    backend = ScriptedBackend(["a long answer here"], cancel_after_chars=3)
+    reply = HERMES.turn(backend, [{"role": "user", "content": "x"}], [], SETTINGS,
+                        allow_tools=False, cancel=cancel)
+    assert reply.cancelled and reply.action is None
+
+
+def test_decide_then_answer_makes_a_decision_then_streams_free_text() -> None:
+    backend = ScriptedBackend(['{"tool": "none"}', "Hello Ann!"], chat_template="")
+    seen: list[str] = []
+    reply = DECIDE.turn(backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
+                        allow_tools=True, on_text=seen.append)
+    assert reply.action is not None and reply.action.answer == "Hello Ann!"
+    assert "".join(seen) == "Hello Ann!"
+    decision, answer = backend.requests
+    assert decision["schema"] == DECIDE.decision_schema([GREET]) and answer["schema"] is None
+    jsonschema.validate({"tool": "greet", "arguments": {"name": "x"}}, decision["schema"])
+    assert DECIDE.parse(reply.raw).answer == "Hello Ann!"
+
+
+def test_decide_calls_a_tool_from_its_decision() -> None:
+    backend = ScriptedBackend(['{"tool": "greet", "arguments": {"name": "Bo"}}'], chat_template="")
+    reply = DECIDE.turn(backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
+                        allow_tools=True)
+    assert reply.action is not None and reply.action.tool == "greet"
+    assert len(backend.requests) == 1
+
+
+def test_no_prompt_holds_a_placeholder_a_model_could_copy() -> None:
+    from agent_core.prompting import load_template
+
+    for name in ("system.txt", "passages.txt", "tools.txt", "facts.txt", "workflows.txt"):
+        text = load_template(name)
+        assert "<your" not in text and '"action"' not in text, name

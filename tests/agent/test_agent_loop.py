@@ -65,9 +65,10 @@ def test_final_answer_in_one_step(store: TraceStore) -> None:
     assert trace.status == "ok"
     assert trace.final_answer == "Paris."
     assert [s.kind for s in trace.steps] == ["final"]
-    # The request carried the schema, and the answer satisfies it.
-    schema = backend.requests[0]["schema"]
-    jsonschema.validate({"action": "final_answer", "answer": "Paris."}, schema)
+    # The answer was free text, in one model call, with the tools in the template.
+    assert backend.requests[0]["schema"] is None
+    assert [t["function"]["name"] for t in backend.requests[0]["tools"]] == ["add", "explode"]
+    assert trace.extra["model_calls"] == 1
     assert store.get(trace.id).final_answer == "Paris."
 
 
@@ -79,8 +80,12 @@ def test_tool_call_then_answer(store: TraceStore) -> None:
     first = trace.steps[0]
     assert (first.kind, first.tool_name, first.tool_args) == ("tool_call", "add", {"a": 2, "b": 3})
     assert first.tool_outcome["status"] == "ok" and first.observation == "5"
-    # The observation is fed back on the next turn.
-    assert "Result of add:\n5" in backend.requests[1]["messages"][-1]["content"]
+    # The call and its observation are fed back on the next turn, as the template wants.
+    called, result = backend.requests[-1]["messages"][-2:]
+    assert called["tool_calls"][0]["function"] == {"name": "add", "arguments": {"a": 2, "b": 3}}
+    assert result == {"role": "tool", "name": "add", "tool_call_id": "call00000", "content": "5"}
+    # The call itself was generated under the tool's schema.
+    jsonschema.validate({"name": "add", "arguments": {"a": 2, "b": 3}}, backend.requests[1]["schema"])
     assert [e.kind for e in events if e.kind.startswith("tool")] == ["tool_call", "tool_result"]
 
 
@@ -89,7 +94,7 @@ def test_unknown_tool_is_fed_back_and_model_retries(store: TraceStore) -> None:
     trace = make_agent(backend, store).run("delete everything")
     assert trace.steps[0].kind == "mistake"
     assert "no tool named 'rm_rf'" in trace.steps[0].observation
-    assert "no tool named 'rm_rf'" in backend.requests[1]["messages"][-1]["content"]
+    assert "no tool named 'rm_rf'" in backend.requests[-1]["messages"][-1]["content"]
     assert trace.final_answer == "sorry"
 
 
@@ -103,10 +108,11 @@ def test_invalid_arguments_are_fed_back(store: TraceStore) -> None:
     assert trace.final_answer == "5"
 
 
-def test_unparseable_output_is_a_model_mistake(store: TraceStore) -> None:
-    backend = ScriptedBackend(["I think the answer is 4", '["not", "an object"]', final("4")])
+def test_a_broken_tool_call_is_a_model_mistake(store: TraceStore) -> None:
+    # A server (no grammar) can send a call that is not JSON: fed back, the model retries.
+    backend = ScriptedBackend(["<tool_call>\n{not json\n</tool_call>", final("4")])
     trace = make_agent(backend, store).run("2+2?")
-    assert [s.kind for s in trace.steps] == ["mistake", "mistake", "final"]
+    assert [s.kind for s in trace.steps] == ["mistake", "final"]
     assert "not valid JSON" in trace.steps[0].error
     assert trace.final_answer == "4"
 
@@ -126,13 +132,12 @@ def test_step_budget_exhausted(store: TraceStore) -> None:
     assert trace.status == "budget_exhausted"
     assert len(trace.steps) == 3
     assert "3 steps" in trace.final_answer
-    # The last step was only allowed to answer.
-    last_schema = backend.requests[-1]["schema"]
-    assert (
-        "anyOf" not in last_schema
-        and last_schema["properties"]["action"]["const"] == "final_answer"
-    )
-    assert "anyOf" in backend.requests[0]["schema"]
+    # What the user reads is a plain sentence with what was found, nothing internal.
+    assert "The last thing I found (add): 2" in trace.final_answer
+    assert "tool_call" not in trace.final_answer and "already" not in trace.final_answer
+    # The last step was only allowed to answer (a call there was a mistake).
+    assert "tool_call" in trace.steps[0].response_schema
+    assert "tool_call" not in trace.steps[-1].response_schema
 
 
 def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
@@ -149,12 +154,14 @@ def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
     trace = make_agent(backend, store, tools=[counting]).run("1+1")
     assert len(calls) == 1
     assert trace.steps[1].kind == "repeat"
-    assert "anyOf" not in backend.requests[2]["schema"]  # forced to answer
+    assert "tool_call" not in trace.steps[2].response_schema  # forced to answer
+    # The model was told, as the call's result; the user only sees the answer.
+    assert "already made" in backend.requests[-1]["messages"][-1]["content"]
     assert trace.final_answer == "2"
 
 
 def test_cancellation_stops_between_tokens(store: TraceStore) -> None:
-    backend = ScriptedBackend([final("a long answer that the user stops")], cancel_after_chars=40)
+    backend = ScriptedBackend([final("a long answer that the user stops")], cancel_after_chars=12)
     cancel = threading.Event()
     streamed: list[str] = []
     trace = make_agent(backend, store).run("talk", on_text=streamed.append, cancel=cancel)
@@ -181,7 +188,7 @@ def test_streaming_shows_only_the_answer_text(store: TraceStore) -> None:
 
 
 def test_answer_cut_by_max_tokens_is_kept_and_marked(store: TraceStore) -> None:
-    backend = ScriptedBackend(['{"action": "final_answer", "answer": "It is a long sto'])
+    backend = ScriptedBackend(["It is a long sto"])
     backend.finish_reason = "length"
     trace = make_agent(backend, store).run("tell me")
     assert trace.final_answer == "It is a long sto [...]"
@@ -208,8 +215,73 @@ def test_history_and_passages_reach_the_prompt_in_order(store: TraceStore) -> No
     trace = agent.run("What does the cat eat?", history=[Turn("Hi", "Hello!")])
     messages = backend.requests[0]["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert "add (read)" in messages[0]["content"]  # tool specs live in the stable system block
+    assert backend.requests[0]["tools"]  # tool specs go through the template, before it all
     assert messages[-1]["content"].endswith("What does the cat eat?")
     assert "[1] notes/cat.md#Food" in messages[-1]["content"]
     assert trace.extra["sources"][0]["source"] == "notes/cat.md#Food"
     assert trace.steps[0].messages == messages  # the exact messages are recorded
+
+
+def test_history_goes_back_as_plain_answers(store: TraceStore) -> None:
+    backend = ScriptedBackend([final("Yes.")])
+    make_agent(backend, store).run("And then?", history=[Turn("Hi", "Hello!")])
+    assert backend.requests[0]["messages"][2] == {"role": "assistant", "content": "Hello!"}
+
+
+def test_a_huge_tool_result_is_cut_visibly_and_the_prompt_fits(store: TraceStore) -> None:
+    big = Tool("dump", "Dump.", {"type": "object", "properties": {}}, Risk.READ,
+               lambda: "word " * 50_000)
+    backend = ScriptedBackend([call("dump"), final("done")], context=2048)
+    trace = make_agent(backend, store, tools=[big]).run("dump it")
+    assert trace.final_answer == "done"
+    fed = backend.requests[-1]["messages"][-1]["content"]
+    assert "[... cut:" in fed and "more characters not shown" in fed
+    assert backend.count_prompt_tokens(backend.requests[-1]["messages"]) < 2048
+    # The trace keeps what the tool gave, far more than the model was shown.
+    assert trace.steps[0].observation.count("word") > fed.count("word")
+
+
+def test_a_short_question_never_overflows_a_small_context(store: TraceStore) -> None:
+    class ManyPassages:
+        def retrieve(self, question: str) -> list[Passage]:
+            return [Passage(f"notes/{i}.md", "lorem ipsum " * 200) for i in range(30)]
+
+    backend = ScriptedBackend([final("ok")], context=1024)
+    agent = make_agent(backend, store, retriever=ManyPassages())
+    trace = agent.run("What is in my notes?", history=[Turn("q " * 300, "a " * 300)] * 5)
+    assert trace.status == "ok"
+    sent = backend.requests[0]["messages"]
+    assert backend.count_prompt_tokens(sent, backend.requests[0]["tools"]) <= 1024 - agent.answer_reserve
+
+
+def test_retrieval_is_shown_as_a_step(store: TraceStore) -> None:
+    class OneRetriever:
+        def retrieve(self, question: str) -> list[Passage]:
+            return [Passage("notes/cat.md", "The cat eats fish.")]
+
+    events: list[AgentEvent] = []
+    backend = ScriptedBackend([final("Fish [1].")])
+    make_agent(backend, store, retriever=OneRetriever()).run("cat food?", on_event=events.append)
+    searched = [e for e in events if e.kind == "searched"]
+    assert searched and searched[0].data["sources"] == ["notes/cat.md"]
+
+
+def test_decide_then_answer_for_templates_without_tools(store: TraceStore) -> None:
+    backend = ScriptedBackend(
+        ['{"tool": "add", "arguments": {"a": 2, "b": 3}}', '{"tool": "none"}', "It is 5."],
+        chat_template="",
+    )
+    trace = make_agent(backend, store).run("2+3?")
+    assert trace.extra["protocol"] == "decide"
+    assert trace.final_answer == "It is 5."
+    assert trace.steps[0].tool_outcome["status"] == "ok"
+    assert trace.extra["model_calls"] == 3  # decision, decision, answer
+    assert "Result of add:\n5" in backend.requests[1]["messages"][-1]["content"]
+    assert "add:" in backend.requests[0]["messages"][0]["content"]  # tools described in text
+
+
+def test_an_empty_answer_becomes_a_plain_sentence(store: TraceStore) -> None:
+    backend = ScriptedBackend(["  </tool_call> "])
+    trace = make_agent(backend, store).run("?")
+    assert trace.final_answer and "could not come up with an answer" in trace.final_answer
+    assert trace.extra["empty_answer"] is True

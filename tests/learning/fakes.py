@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from models.chat import ChatResult, GenerationSettings, Message, TextCallback
+from models.chat import ChatResult, GenerationSettings, Message, TextCallback, ToolSpec
 from models.gguf_info import ModelInfo
-from tests.fakes import final
+from tests.fakes import HERMES_TEMPLATE, call, final, prompt_tokens
 
 _STOP = {"a", "an", "the", "is", "are", "was", "of", "to", "in", "on", "for", "my", "me"}
 _STOP |= {"what", "which", "who", "how", "do", "does", "tell"}
@@ -72,6 +72,7 @@ class ExemplarBackend:
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_after: int | None = None  # raise on the N+1th call (a crash mid-refinement)
+    chat_template: str = HERMES_TEMPLATE
 
     @property
     def info(self) -> ModelInfo:
@@ -84,8 +85,10 @@ class ExemplarBackend:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def count_prompt_tokens(self, messages: list[Message]) -> int:
-        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+    def count_prompt_tokens(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> int:
+        return prompt_tokens(messages)
 
     def chat(
         self,
@@ -95,6 +98,8 @@ class ExemplarBackend:
         response_schema: dict[str, Any] | None = None,
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
+        tools: list[ToolSpec] | None = None,
+        prefix: str = "",
     ) -> ChatResult:
         if self.fail_after is not None and len(self.requests) >= self.fail_after:
             raise RuntimeError("the model crashed")
@@ -115,4 +120,4 @@ class ExemplarBackend:
 
 
 def outputs_json(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    return [json.dumps({"action": "call_tool", "tool": t, "arguments": a}) for t, a in calls]
+    return [call(t, **a) for t, a in calls]

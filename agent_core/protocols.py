@@ -1,0 +1,490 @@
+"""How the agent and a model talk: the answer is free text, a tool call is structured.
+
+A person reads the answer, so it streams token by token and is never wrapped in JSON (a small
+model forced to write its answer inside a JSON envelope copies the envelope instead of
+answering). One protocol object per family of chat templates, chosen from the template:
+
+- :data:`HERMES` (Qwen2.5/Qwen3, Hermes, SmolLM3 ...): ``<tool_call>{"name", "arguments"}``
+- :data:`MISTRAL`: ``[TOOL_CALLS][{"name", "arguments"}]``
+- :data:`LLAMA3` (Llama 3.1+): the reply is ``{"name": ..., "parameters": ...}``
+- :data:`DECIDE` for templates without tools: a short grammar-constrained *decision* (a tool
+  with its arguments, or none), then the answer as free text.
+
+A native protocol streams the reply freely with the tool specs in the model's own template.
+The moment the model starts a tool call (its trigger) the free generation stops and the call
+is generated again from the trigger under the tools' JSON Schema grammar: the same prompt
+continued, so llama.cpp's prefix cache makes that cheap, and the call cannot mis-parse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_core.actions import CALL, FINAL, Action
+from models.chat import ChatBackend, ChatResult, GenerationSettings, Message, ToolSpec
+from models.errors import JackdawError
+from tools.base import Tool
+
+TextCallback = Callable[[str], None]
+
+
+class UnknownProtocolError(JackdawError, ValueError):
+    hint = 'Set [agent] protocol in config.toml to "auto" (or remove the line).'
+
+
+@dataclass
+class Reply:
+    """One model turn as the agent sees it."""
+
+    action: Action | None  # None: a mistake (``error``) or cancelled
+    raw: str  # what the model said, in the protocol's canonical form (the trace's raw_output)
+    results: list[ChatResult] = field(default_factory=list)  # one per backend call
+    error: str = ""  # a mistake of the model, fed back so it can retry
+    cancelled: bool = False
+    truncated: bool = False  # the answer ran past max_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        return max((r.prompt_tokens for r in self.results), default=0)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(r.completion_tokens for r in self.results)
+
+    @property
+    def duration_ms(self) -> float:
+        return sum(r.duration_ms for r in self.results)
+
+    @property
+    def first_token_ms(self) -> float:
+        return self.results[0].first_token_ms if self.results else 0.0
+
+
+def tool_specs(tools: Sequence[Tool]) -> list[ToolSpec]:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+            },
+        }
+        for t in tools
+    ]
+
+
+def _call_id(index: int) -> str:
+    # Mistral's templates want 9 alphanumeric characters; the others ignore the id.
+    return f"call{index:05d}"
+
+
+class _Trigger:
+    """Holds back streamed text that may be the start of a tool call's trigger."""
+
+    def __init__(self, trigger: str, at_start: bool, on_text: TextCallback | None) -> None:
+        self.trigger = trigger
+        self.at_start = at_start
+        self.on_text = on_text
+        self.text = ""
+        self.sent = 0
+        self.fired = -1  # index in text where the trigger starts
+
+    def feed(self, piece: str) -> bool:
+        """Add a piece; True when the trigger has just appeared."""
+        self.text += piece
+        if self.fired >= 0:
+            return True
+        if self.at_start:
+            stripped = self.text.lstrip()
+            start = len(self.text) - len(stripped)
+            if stripped.startswith(self.trigger):
+                self.fired = start
+                return True
+            if self.trigger.startswith(stripped):
+                return False  # could still become the trigger
+            self.at_start = False  # it did not start the reply: never a call
+            self._emit(len(self.text))
+            return False
+        found = self.text.find(self.trigger, max(0, self.sent - len(self.trigger)))
+        if found >= 0:
+            self.fired = found
+            self._emit(found)
+            return True
+        keep = 0
+        for n in range(min(len(self.trigger) - 1, len(self.text)), 0, -1):
+            if self.text.endswith(self.trigger[:n]):
+                keep = n
+                break
+        self._emit(len(self.text) - keep)
+        return False
+
+    def flush(self) -> None:
+        if self.fired < 0 and not self.at_start:
+            self._emit(len(self.text))
+        elif self.fired < 0:  # the whole reply was a possible trigger start: it is the answer
+            self._emit(len(self.text))
+
+    def _emit(self, upto: int) -> None:
+        if upto > self.sent:
+            if self.on_text is not None:
+                self.on_text(self.text[self.sent : upto])
+            self.sent = upto
+
+
+class _Either(threading.Event):
+    """Set when the user's Stop or our own trigger is set (what a backend checks)."""
+
+    def __init__(self, user: threading.Event | None) -> None:
+        super().__init__()
+        self.user = user
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.user is not None and self.user.is_set())
+
+
+def _truncated(result: ChatResult) -> bool:
+    return result.finish_reason == "length"
+
+
+@dataclass(frozen=True)
+class NativeToolCalls:
+    """Tool calls in the model's own format, written into the prompt by its chat template."""
+
+    name: str
+    trigger: str  # what starts a call in the model's output
+    call_prefix: str  # what the constrained continuation starts from (after any text)
+    at_start: bool  # the trigger counts only at the start of the reply
+    wrap_list: bool  # the call is a JSON list of calls (Mistral)
+    arguments_key: str = "arguments"
+    closing: str = ""  # what closes the call in the canonical raw form
+
+    native = True
+
+    def system_tools_text(self, tools: Sequence[Tool]) -> str:
+        return ""  # the template writes the tool specs itself
+
+    def specs(self, tools: Sequence[Tool]) -> list[ToolSpec] | None:
+        return tool_specs(tools) or None
+
+    def call_schema(self, tools: Sequence[Tool]) -> dict[str, Any]:
+        options = [
+            {
+                "type": "object",
+                "properties": {"name": {"const": t.name}, self.arguments_key: t.parameters},
+                "required": ["name", self.arguments_key],
+                "additionalProperties": False,
+            }
+            for t in tools
+        ]
+        one: dict[str, Any] = options[0] if len(options) == 1 else {"anyOf": options}
+        if self.wrap_list:
+            return {"type": "array", "items": one, "minItems": 1, "maxItems": 1}
+        return one
+
+    def descriptor(self, tools: Sequence[Tool], allow_tools: bool) -> dict[str, Any]:
+        """What this turn was allowed to say (recorded as the step's response_schema)."""
+        out: dict[str, Any] = {"protocol": self.name, "answer": "free text"}
+        if allow_tools and tools:
+            out["tool_call"] = self.call_schema(tools)
+        return out
+
+    def render_call(self, tool: str, arguments: Any, before: str = "") -> str:
+        body: Any = {"name": tool, self.arguments_key: arguments}
+        if self.wrap_list:
+            body = [body]
+        return f"{before}{self.call_prefix}{json.dumps(body, ensure_ascii=False)}{self.closing}"
+
+    def parse(self, raw: str) -> Action:
+        """The action in ``raw`` (a canonical raw output of this protocol)."""
+        at = raw.find(self.trigger) if self.trigger else -1
+        if self.at_start and at >= 0 and raw[:at].strip():
+            at = -1
+        if at < 0:
+            return Action(FINAL, answer=_clean_answer(raw))
+        body = raw[at + len(self.trigger) :]
+        if self.closing and self.closing in body:
+            body = body[: body.index(self.closing)]
+        if self.trigger != self.call_prefix and self.call_prefix.startswith(self.trigger):
+            body = body[len(self.call_prefix) - len(self.trigger) :]
+        try:
+            data, _ = json.JSONDecoder(strict=False).raw_decode(
+                (self.trigger if self.trigger.startswith("{") else "") + body.strip()
+            )
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"The tool call is not valid JSON ({exc.msg}).") from None
+        if isinstance(data, list):
+            data = data[0] if data else {}
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise ValueError('A tool call needs "name" with the name of a tool.')
+        return Action(CALL, tool=data["name"], arguments=data.get(self.arguments_key, {}))
+
+    def turn(
+        self,
+        backend: ChatBackend,
+        messages: list[Message],
+        tools: Sequence[Tool],
+        settings: GenerationSettings,
+        *,
+        allow_tools: bool,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Reply:
+        specs = self.specs(tools)
+        stop = _Either(cancel)
+        watch = _Trigger(self.trigger, self.at_start, on_text)
+
+        def on_piece(piece: str) -> None:
+            if watch.feed(piece):
+                stop.set()
+
+        first = backend.chat(messages, settings, on_text=on_piece, cancel=stop, tools=specs)
+        if watch.fired < 0:
+            watch.flush()
+            text = _clean_answer(first.text)
+            cancelled = first.cancelled
+            return Reply(
+                None if cancelled else Action(FINAL, answer=text),
+                raw=first.text,
+                results=[first],
+                cancelled=cancelled,
+                truncated=_truncated(first),
+            )
+        before = watch.text[: watch.fired]
+        if cancel is not None and cancel.is_set():
+            return Reply(None, raw=watch.text, results=[first], cancelled=True)
+        if not allow_tools or not tools:
+            # It may only answer now, but started a call: a mistake, fed back.
+            return Reply(
+                None,
+                raw=watch.text,
+                results=[first],
+                error="No more tool calls now: answer the user with what you have.",
+            )
+        second = backend.chat(
+            messages,
+            settings,
+            response_schema=self.call_schema(tools),
+            cancel=cancel,
+            tools=specs,
+            prefix=before + self.call_prefix,
+        )
+        raw = before + self.call_prefix + second.text + self.closing
+        if second.cancelled:
+            return Reply(None, raw=raw, results=[first, second], cancelled=True)
+        try:
+            action = self.parse(raw)
+        except ValueError as exc:
+            return Reply(None, raw=raw, results=[first, second], error=str(exc))
+        return Reply(action, raw=raw, results=[first, second])
+
+    def call_messages(
+        self, raw: str, tool: str, arguments: Any, observation: str, index: int
+    ) -> list[Message]:
+        """What goes back into the conversation after a call: the call and its result."""
+        at = raw.find(self.trigger)
+        before = raw[:at].strip() if at > 0 else ""
+        call_id = _call_id(index)
+        return [
+            {
+                "role": "assistant",
+                "content": before,
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": tool, "arguments": arguments},
+                    }
+                ],
+            },
+            {"role": "tool", "name": tool, "tool_call_id": call_id, "content": observation},
+        ]
+
+    def mistake_messages(self, raw: str, error: str) -> list[Message]:
+        return [
+            {"role": "assistant", "content": raw},
+            {"role": "user", "content": error},
+        ]
+
+
+@dataclass(frozen=True)
+class DecideThenAnswer:
+    """For templates without tools: a constrained decision, then the answer as free text."""
+
+    name: str = "decide"
+    native = False
+
+    def system_tools_text(self, tools: Sequence[Tool]) -> str:
+        if not tools:
+            return ""
+        lines = ["Tools you can use when they help:"]
+        for t in tools:
+            args = json.dumps(t.parameters.get("properties", {}), separators=(",", ":"))
+            lines.append(f"- {t.name}: {t.description} Arguments: {args}")
+        return "\n".join(lines)
+
+    def specs(self, tools: Sequence[Tool]) -> list[ToolSpec] | None:
+        return None
+
+    def decision_schema(self, tools: Sequence[Tool]) -> dict[str, Any]:
+        none = {
+            "type": "object",
+            "properties": {"tool": {"const": "none"}},
+            "required": ["tool"],
+            "additionalProperties": False,
+        }
+        options = [
+            {
+                "type": "object",
+                "properties": {"tool": {"const": t.name}, "arguments": t.parameters},
+                "required": ["tool", "arguments"],
+                "additionalProperties": False,
+            }
+            for t in tools
+        ]
+        return {"anyOf": [none, *options]}
+
+    def descriptor(self, tools: Sequence[Tool], allow_tools: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"protocol": self.name, "answer": "free text"}
+        if allow_tools and tools:
+            out["decision"] = self.decision_schema(tools)
+        return out
+
+    def render_call(self, tool: str, arguments: Any, before: str = "") -> str:
+        return json.dumps({"tool": tool, "arguments": arguments}, ensure_ascii=False)
+
+    def parse(self, raw: str) -> Action:
+        text = raw.lstrip()
+        if not text.startswith("{"):
+            return Action(FINAL, answer=_clean_answer(raw))
+        try:
+            data, end = json.JSONDecoder(strict=False).raw_decode(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"The decision is not valid JSON ({exc.msg}).") from None
+        if not isinstance(data, dict):
+            raise ValueError("The decision must be a JSON object.")
+        tool = data.get("tool")
+        if tool == "none" or tool is None:
+            return Action(FINAL, answer=_clean_answer(text[end:]))
+        if not isinstance(tool, str):
+            raise ValueError('A decision needs "tool" with the name of a tool, or "none".')
+        return Action(CALL, tool=tool, arguments=data.get("arguments", {}))
+
+    def turn(
+        self,
+        backend: ChatBackend,
+        messages: list[Message],
+        tools: Sequence[Tool],
+        settings: GenerationSettings,
+        *,
+        allow_tools: bool,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Reply:
+        results: list[ChatResult] = []
+        decision = ""
+        if allow_tools and tools:
+            short = GenerationSettings(**{**settings.to_dict(), "max_tokens": 256})
+            decided = backend.chat(
+                messages, short, response_schema=self.decision_schema(tools), cancel=cancel
+            )
+            results.append(decided)
+            if decided.cancelled:
+                return Reply(None, raw=decided.text, results=results, cancelled=True)
+            try:
+                action = self.parse(decided.text)
+            except ValueError as exc:
+                return Reply(None, raw=decided.text, results=results, error=str(exc))
+            if action.kind == CALL:
+                return Reply(action, raw=decided.text, results=results)
+            decision = json.dumps({"tool": "none"}) + "\n"
+        answer = backend.chat(messages, settings, on_text=on_text, cancel=cancel)
+        results.append(answer)
+        return Reply(
+            None if answer.cancelled else Action(FINAL, answer=_clean_answer(answer.text)),
+            raw=decision + answer.text,
+            results=results,
+            cancelled=answer.cancelled,
+            truncated=_truncated(answer),
+        )
+
+    def call_messages(
+        self, raw: str, tool: str, arguments: Any, observation: str, index: int
+    ) -> list[Message]:
+        return [
+            {"role": "assistant", "content": self.render_call(tool, arguments)},
+            {"role": "user", "content": f"Result of {tool}:\n{observation}"},
+        ]
+
+    def mistake_messages(self, raw: str, error: str) -> list[Message]:
+        return [{"role": "assistant", "content": raw}, {"role": "user", "content": error}]
+
+
+ConversationProtocol = NativeToolCalls | DecideThenAnswer
+
+HERMES = NativeToolCalls(
+    "hermes", trigger="<tool_call>", call_prefix="<tool_call>\n", at_start=False,
+    wrap_list=False, closing="\n</tool_call>",
+)
+MISTRAL = NativeToolCalls(
+    "mistral", trigger="[TOOL_CALLS]", call_prefix="[TOOL_CALLS]", at_start=False,
+    wrap_list=True,
+)
+LLAMA3 = NativeToolCalls(
+    "llama3", trigger='{"', call_prefix="", at_start=True, wrap_list=False,
+    arguments_key="parameters",
+)
+DECIDE = DecideThenAnswer()
+PROTOCOLS: dict[str, ConversationProtocol] = {
+    p.name: p for p in (HERMES, MISTRAL, LLAMA3, DECIDE)
+}
+
+
+def protocol_for(template: str, choice: str = "auto") -> ConversationProtocol:
+    """The protocol for a chat template (``choice`` overrides: a name from PROTOCOLS)."""
+    if choice and choice != "auto":
+        if choice not in PROTOCOLS:
+            raise UnknownProtocolError(
+                f"Unknown conversation protocol {choice!r}; one of auto, {', '.join(PROTOCOLS)}."
+            )
+        return PROTOCOLS[choice]
+    text = template or ""
+    if "tools" in text:
+        if "<tool_call>" in text:
+            return HERMES
+        if "[TOOL_CALLS]" in text:
+            return MISTRAL
+        if "<|python_tag|>" in text or "ipython" in text:
+            return LLAMA3
+    return DECIDE
+
+
+def parse_raw(raw: str) -> Action:
+    """The action in any recorded raw output: today's protocols and the JSON actions of
+    traces recorded before them (``{"action": "final_answer", "answer": ...}``)."""
+    text = raw.lstrip()
+    if text.startswith('{"action"'):
+        from agent_core.actions import parse_action
+
+        return parse_action(text)
+    for protocol in (HERMES, MISTRAL):
+        if protocol.trigger in raw:
+            return protocol.parse(raw)
+    if text.startswith('{"tool"'):
+        return DECIDE.parse(raw)
+    if text.startswith('{"name"'):
+        return LLAMA3.parse(raw)
+    return Action(FINAL, answer=_clean_answer(raw))
+
+
+_STRAY = re.compile(r"</?tool_call>|</?tool_response>|<\|im_(?:start|end)\|>|<\|eot_id\|>")
+
+
+def _clean_answer(text: str) -> str:
+    """The answer as a person should read it: no stray protocol tags around it."""
+    return _STRAY.sub("", text).strip()
