@@ -293,6 +293,11 @@ def model_file(
     bundled = bundled_file(model)
     if bundled is not None:
         return verify_file(bundled, model.sha256, model.size, what=model.display_name)
+    if getattr(sys, "_MEIPASS", None) and not any(map(find_part, model.parts)):
+        raise ModelNotFoundError(
+            f"This build of Jackdaw does not carry {model.display_name}.",
+            hint='Use the default model ([model] path = ""), or pick a GGUF file.',
+        )
     if not model.is_split:
         (path,) = locate_parts(model)
         return verify_file(path, model.sha256, model.size, what=model.display_name)

@@ -85,6 +85,7 @@ def fingerprint() -> str:
     installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
     digest.update("\n".join(installed).encode())  # a changed dependency changes the app too
     digest.update(sys.version.encode())
+    digest.update(os.environ.get("JACKDAW_BUNDLE_TINY_MODEL", "").encode())
     return digest.hexdigest()
 
 
@@ -296,7 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--if-stale", action="store_true", help="do nothing if dist/ is current")
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     parser.add_argument("--json", action="store_true", help="print the build record")
+    parser.add_argument(
+        "--with-tiny-model",
+        action="store_true",
+        help="also carry the tiny SmolLM2 chat model (+98 MB; the default model is always in)",
+    )
     args = parser.parse_args(argv)
+    if args.with_tiny_model:
+        os.environ["JACKDAW_BUNDLE_TINY_MODEL"] = "1"  # read by bundle_config in the spec
     archive = None if args.no_archive else args.archive
     with build_lock():
         if args.if_stale and is_current():

