@@ -164,7 +164,12 @@ def _follows(previous: Step, step: Step, fitted: bool) -> bool:
     added: list[Message] = step.messages[n:]
     if not fitted and step.messages[:n] != previous.messages:
         return False
-    return len(added) == 2 and added[0].get("role") == "assistant"
+    if len(added) != 2 or added[0].get("role") != "assistant":
+        return False
+    # What was fed back is the step's observation (or the start of it, when it was cut).
+    fed = str(added[1].get("content") or "").split("\n[... cut:")[0]
+    fed = fed.removeprefix(f"Result of {previous.tool_name}:\n")
+    return (previous.observation or previous.error or "").startswith(fed)
 
 
 def _protocol(step: Step) -> Any:

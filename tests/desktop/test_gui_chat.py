@@ -51,7 +51,7 @@ def test_a_long_answer_streams_thousands_of_pieces_safely(qtbot, make_app) -> No
     app = make_app([final(answer)])
     send(qtbot, app, "Write a lot")
     wait_answer(qtbot, app, timeout=60_000)
-    assert last_card(app).text() == answer
+    assert last_card(app).text() == answer.strip()
 
 
 def test_stop_ends_the_answer_mid_stream(qtbot, make_app) -> None:

@@ -103,7 +103,7 @@ class ExemplarBackend:
     ) -> ChatResult:
         if self.fail_after is not None and len(self.requests) >= self.fail_after:
             raise RuntimeError("the model crashed")
-        self.requests.append({"messages": messages, "settings": settings})
+        self.requests.append({"messages": messages, "settings": settings, "tools": tools})
         question = messages[-1]["content"].strip().splitlines()[-1].strip().lower()
         system = messages[0]["content"]
         answer = "I do not know."

@@ -35,7 +35,8 @@ def test_sft_export_holds_good_runs_and_corrections_without_secrets(world, tmp_p
     for row in out:
         assert row["messages"][0]["role"] == "system"
         assert row["messages"][-1]["role"] == "assistant"
-        json.loads(row["messages"][-1]["content"])  # the model's own action format
+        # the model's own format: the answer as free text, never a JSON envelope
+        assert row["messages"][-1]["content"] and not row["messages"][-1]["content"].startswith("{")
     assert SECRET not in (tmp_path / "out" / "sft.jsonl").read_text()
     assert "[redacted]" in (tmp_path / "out" / "sft.jsonl").read_text()
 
@@ -48,8 +49,8 @@ def test_preference_export_pairs_corrected_and_rejected_answers(world, tmp_path)
     done = world.learning.export(tmp_path / "pref.jsonl", "preference")
     (row,) = rows(tmp_path / "pref.jsonl")
     assert done["rows"] == 1
-    assert json.loads(row["chosen"][0]["content"])["answer"] == "Dana"
-    assert json.loads(row["rejected"][0]["content"])["answer"] == "Bob"
+    assert row["chosen"][0]["content"] == "Dana"
+    assert row["rejected"][0]["content"] == "Bob"
     assert row["prompt"][-1]["content"].endswith("Who maintains billing?")
 
 
@@ -59,7 +60,7 @@ def test_a_down_rated_answer_pairs_with_an_up_rated_one(world, tmp_path) -> None
     world.learning.rate(bad.id, up=False)
     world.learning.rate(good.id, up=True)
     (row,) = [r for r in _export(world, tmp_path) if r["meta"]["kind"] == "downrated"]
-    assert json.loads(row["chosen"][0]["content"])["answer"] == "Albatross"
+    assert row["chosen"][0]["content"] == "Albatross"
 
 
 def _export(world, tmp_path) -> list[dict]:
