@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", nargs="?")
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=cmd_models_info)
+    from agent_core.cli_models import register_model_actions  # list, discover, use
+
+    register_model_actions(models)
 
     secrets = sub.add_parser("secrets", help="secrets in the OS keychain").add_subparsers(
         dest="secrets_command", metavar="ACTION", required=True

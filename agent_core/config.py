@@ -70,6 +70,7 @@ class ModelConfig:
     n_ctx: int = 4096
     n_threads: int = 0  # 0: let llama.cpp choose
     gpu_layers: str = "auto"  # auto | all | 0 | a number
+    search_folders: list[str] = field(default_factory=list)  # also searched by `models discover`
     temperature: float = 0.2
     seed: int = 42
     max_answer_tokens: int = 512

@@ -120,15 +120,20 @@ class Jackdaw(QObject):
         config = self.services.config
         if config.model.backend == "openai":
             return f"{config.server.model or 'server'} at {config.server.base_url}"
-        if config.model.path:
-            return os.path.basename(config.model.path)
-        return "built-in SmolLM2-135M"
+        from models.discovery import chat_model_label
+
+        return chat_model_label(config.model.path)
 
     def _model_loading(self) -> None:
         self.window.set_model_text(f"Model: {self._model_name()} — loading…")
 
     def _model_loaded(self, info: Any) -> None:
-        self.window.set_model_text(f"Model: {info.name}", info.describe())
+        from models.discovery import chat_model_label
+
+        config = self.services.config
+        local = config.model.backend == "local"
+        name = chat_model_label(config.model.path, read_file=True) if local else info.name
+        self.window.set_model_text(f"Model: {name}", info.describe())
         self._start_refinement_schedule()
         self._start_watching()
 

@@ -97,11 +97,19 @@ def resolve_chat_model(
     return path
 
 
-def chat_model_label(configured: str | None) -> str:
-    """A human name for ``[model] path`` without touching the file: the packaged model's
-    display name, or the file name of the user's GGUF."""
+def chat_model_label(configured: str | None, read_file: bool = False) -> str:
+    """A human name for ``[model] path``: the packaged model's display name ("Qwen2.5 Coder
+    0.5B Instruct · Q4_K_M"); for the user's GGUF its file name, or with ``read_file`` a name
+    made from its header ("Llama 3.2 3B Instruct · Q4_K_M"; reads no weights)."""
     text = (configured or "").strip()
     packaged = find_packaged(text)
     if packaged is not None:
         return packaged.display_name
-    return Path(text).name
+    path = Path(text).expanduser()
+    if read_file:
+        from models.library import describe
+
+        found = describe(path, "file", path.name)
+        if not found.error:
+            return found.name
+    return path.name

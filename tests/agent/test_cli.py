@@ -40,7 +40,7 @@ def test_ask_json_then_traces(jackdaw_home: Path) -> None:
     for key in ("answer", "trace_id", "steps", "prompt_tokens", "completion_tokens", "model"):
         assert key in result
     assert result["answer"] and result["steps"] >= 1 and result["prompt_tokens"] > 0
-    assert "SmolLM2" in result["model_path"]
+    assert result["model_path"].endswith("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")  # default
     assert (jackdaw_home / "memory.db").exists()
 
     listing = json.loads(jackdaw("traces", "list", "--json").stdout)
@@ -58,7 +58,7 @@ def test_models_info_json() -> None:
     done = jackdaw("models", "info", "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    assert info["architecture"] == "llama" and info["quantization"] == "Q4_1"
+    assert info["architecture"] == "qwen2" and info["quantization"] == "Q4_K_M"  # the default
 
 
 @pytest.mark.parametrize(

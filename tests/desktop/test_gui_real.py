@@ -26,7 +26,7 @@ def test_a_real_answer_streams_from_the_embedded_model(qtbot, make_app) -> None:
     app = make_app(configure=small, real_model=True)
     qtbot.waitUntil(lambda: app.model.state in ("ready", "failed"), timeout=120_000)
     assert app.model.state == "ready", app.model.error
-    assert "SmolLM2" in app.window.model_label.text() or "Smollm2" in app.window.model_label.text()
+    assert "Qwen2.5 Coder 0.5B Instruct · Q4_K_M" in app.window.model_label.text()
     send(qtbot, app, "What is the capital of France?")
     wait_answer(qtbot, app, timeout=420_000)
     card = last_card(app)

@@ -1,0 +1,210 @@
+"""``jackdaw models list|discover|use``: which chat models Jackdaw can run, the GGUFs the user
+already has in other apps, and switching between them (saved in config.toml).
+
+Registered under the ``models`` command of ``agent_core/cli.py`` (next to ``models info``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent_core.cli_output import print_json, write_out
+from agent_core.services import Services
+from models.assemble import find_part
+from models.catalog import DEFAULT_MODEL, PACKAGED_MODELS, PackagedModel, find_packaged
+from models.discovery import default_models_dir, resolve_chat_model
+from models.errors import JackdawError, ModelNotFoundError
+from models.fit import estimate_fit
+from models.library import FoundModel, describe, discover
+
+
+class ModelWontFitError(JackdawError):
+    hint = "Pass --force to use it anyway, or choose a smaller model or context ([model] n_ctx)."
+
+
+def register_model_actions(models: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    listing = models.add_parser("list", help="the chat models Jackdaw can use, and which is on")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_models_list)
+
+    found = models.add_parser(
+        "discover", help="GGUFs you already have (LM Studio, GPT4All, Jan, Ollama, HF cache ...)"
+    )
+    found.add_argument(
+        "--folder", action="append", default=[], metavar="PATH", help="also look here (repeatable)"
+    )
+    found.add_argument(
+        "--remember", action="store_true", help="look in the --folder paths every time from now on"
+    )
+    found.add_argument("--all", action="store_true", help="also list projectors and broken files")
+    found.add_argument("--json", action="store_true")
+    found.set_defaults(handler=cmd_models_discover)
+
+    use = models.add_parser("use", help="switch the chat model (saved in config.toml)")
+    use.add_argument(
+        "model",
+        help='a name from `models list` ("default", "smollm2-135m"), a label or name from '
+        "`models discover` (e.g. llama3.2:3b), or the path of a GGUF",
+    )
+    use.add_argument("--force", action="store_true", help="even if it will not fit in memory")
+    use.add_argument("--json", action="store_true")
+    use.set_defaults(handler=cmd_models_use)
+
+
+# -- list --------------------------------------------------------------------------------------
+def _packaged_status(model: PackagedModel) -> str:
+    installed = [find_part(part) is not None for part in model.parts]
+    if not all(installed):
+        return "not installed"
+    if model.is_split and not (default_models_dir() / model.filename).is_file():
+        return "installed (joined on first use)"
+    return "ready"
+
+
+def _active(services: Services) -> dict[str, Any]:
+    configured = services.config.model.path.strip()
+    packaged = find_packaged(configured)
+    if services.config.model.backend != "local":
+        return {"backend": services.config.model.backend, "name": services.config.server.model}
+    if packaged is not None:
+        return {"backend": "local", "name": packaged.name, "display_name": packaged.display_name}
+    return {"backend": "local", "path": configured, "display_name": Path(configured).name}
+
+
+def cmd_models_list(args: argparse.Namespace, services: Services) -> int:
+    active = _active(services)
+    rows: list[dict[str, Any]] = []
+    for model in PACKAGED_MODELS:
+        rows.append(
+            {
+                **model.to_dict(),
+                "default": model is DEFAULT_MODEL,
+                "active": active.get("name") == model.name,
+                "status": _packaged_status(model),
+            }
+        )
+    if args.json:
+        print_json({"active": active, "models": rows})
+        return 0
+    for row in rows:
+        mark = "*" if row["active"] else " "
+        extra = " (default)" if row["default"] else ""
+        write_out(
+            f"{mark} {row['name']:<20} {row['display_name']}{extra}\n"
+            f"  {'':<20} {row['size'] / 1e6:.0f} MB, {row['licence']}, {row['status']}\n"
+        )
+    if "path" in active:
+        write_out(f"* {active['display_name']}  ({active['path']})\n")
+    elif active.get("backend") != "local":
+        write_out(f"* a model server ({active['backend']}): {active.get('name') or 'its first'}\n")
+    write_out(
+        "\nOther GGUFs you have: `jackdaw models discover`; switch: `jackdaw models use NAME`.\n"
+    )
+    return 0
+
+
+# -- discover ----------------------------------------------------------------------------------
+def _search_folders(services: Services, extra: list[str]) -> list[str]:
+    saved = list(getattr(services.config.model, "search_folders", []) or [])
+    return saved + [f for f in extra if f not in saved]
+
+
+def cmd_models_discover(args: argparse.Namespace, services: Services) -> int:
+    if args.remember and args.folder:
+        folders = getattr(services.config.model, "search_folders", None)
+        if folders is None:
+            raise JackdawError("This version cannot remember folders.", hint="Use --folder.")
+        for folder in args.folder:
+            path = str(Path(folder).expanduser().resolve())
+            if path not in folders:
+                folders.append(path)
+        services.save_config()
+    found = discover(_search_folders(services, args.folder))
+    shown = [m for m in found if args.all or m.kind in ("chat", "embedding")]
+    if args.json:
+        print_json({"models": [m.to_dict() for m in shown]})
+        return 0
+    if not shown:
+        write_out(
+            "No GGUF files found in the folders of LM Studio, GPT4All, Jan, llama.cpp, the "
+            "Hugging Face cache or Ollama. Add one with --folder PATH.\n"
+        )
+        return 0
+    for model in shown:
+        write_out(_describe_found(model) + "\n")
+    write_out(f"\n{len(shown)} found. Use one with `jackdaw models use LABEL-OR-PATH`.\n")
+    return 0
+
+
+def _describe_found(model: FoundModel) -> str:
+    if model.error:
+        return f"- {model.label}  [{model.source}]\n    unreadable: {model.error}"
+    params = model.parameters / 1e9
+    size = f"{params:.1f}B" if params >= 1 else f"{model.parameters / 1e6:.0f}M"
+    features = [
+        model.architecture,
+        f"{size} parameters",
+        f"context {model.context_length}",
+        f"{model.size / 1e9:.2f} GB",
+        "tools" if model.tools else ("chat" if model.chat else "no chat template"),
+    ]
+    if model.kind != "chat":
+        features.append(model.kind)
+    return (
+        f"- {model.name}  [{model.source}: {model.label}]\n"
+        f"    {', '.join(features)}\n    {model.path}"
+    )
+
+
+# -- use ---------------------------------------------------------------------------------------
+def _pick(services: Services, wanted: str) -> tuple[str, Path, str, int | None]:
+    """(what to store in [model] path, the file, a human name, its size when split)."""
+    packaged = find_packaged(wanted)
+    if packaged is not None:
+        return (
+            "" if packaged is DEFAULT_MODEL else packaged.name,
+            resolve_chat_model(packaged.name),
+            packaged.display_name,
+            None,
+        )
+    path = Path(wanted).expanduser()
+    if path.is_file():
+        found = describe(path.resolve(), "file", path.name)
+        return str(path.resolve()), path.resolve(), found.name, found.size
+    matches = [
+        m
+        for m in discover(_search_folders(services, []))
+        if m.usable and wanted in (m.label, m.name, Path(m.label).name)
+    ]
+    if len(matches) > 1:
+        options = "; ".join(f"{m.label} ({m.source})" for m in matches)
+        raise JackdawError(
+            f"{wanted!r} names {len(matches)} models: {options}.", hint="Give the path instead."
+        )
+    if not matches:
+        raise ModelNotFoundError(
+            f"No model called {wanted!r}: not a name from `jackdaw models list`, not a file, "
+            "and not a label from `jackdaw models discover`."
+        )
+    found = matches[0]
+    return found.path, Path(found.path), found.name, found.size
+
+
+def cmd_models_use(args: argparse.Namespace, services: Services) -> int:
+    stored, path, name, size = _pick(services, args.model)
+    fit = estimate_fit(path, services.config.model.n_ctx, size=size)
+    if not fit.fits and not args.force:
+        raise ModelWontFitError(f"{name}: {fit.describe()}")
+    services.config.model.path = stored
+    services.config.model.backend = "local"
+    services.save_config()
+    if args.json:
+        print_json({"path": str(path), "stored": stored, "name": name, "fit": fit.to_dict()})
+    else:
+        write_out(f"Now using {name}.\n{fit.describe()}\n")
+        if not fit.fits:
+            sys.stderr.write("warning: it may not fit in memory (used anyway: --force)\n")
+    return 0
