@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from agent_core import __version__
-from agent_core.cli_output import print_json
+from agent_core.cli_output import disk_full_message, for_terminal, is_disk_full, print_json
 from agent_core.services import Services
 from agent_core.traces import Trace
 from models.errors import JackdawError
+from models.redact import redact_text
 from tools.terminal import TerminalConfirmationHandler
 
 Handler = Callable[[argparse.Namespace, Services], int]
@@ -323,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         services.confirmer = TerminalConfirmationHandler()
         return handler(args, services)
     except JackdawError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        # Redacted (a server's error may echo a key) and escaped (it may quote a file).
+        sys.stderr.write(f"error: {for_terminal(redact_text(str(exc)))}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("\n")
@@ -332,9 +334,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise  # a fault of ours: the traceback is for us
+        from agent_core.config import Paths
+
+        where = (services.paths if services is not None else Paths.from_env()).data_dir
+        sys.stderr.write(f"error: {for_terminal(disk_full_message(where))}\n")
+        return 2
     finally:
         if services is not None:
-            services.close()
+            try:
+                services.close()
+            except Exception as exc:  # closing checkpoints the databases: a full disk again
+                if not is_disk_full(exc):
+                    raise
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from agent_core.cli_output import print_json
+from agent_core.cli_output import print_json, write_err, write_out
 from agent_core.config import Config, Paths
 from models.errors import JackdawError
 from tools.executor import ToolExecutor
@@ -76,8 +76,8 @@ def cmd_tools_list(args: argparse.Namespace, services: ToolServices) -> int:
         props = tool["parameters"].get("properties", {})
         required = set(tool["parameters"].get("required", []))
         params = ", ".join(f"{name}{'' if name in required else '?'}" for name in props)
-        sys.stdout.write(f"{tool['name']:<18} {tool['risk']:<8} ({params})\n")
-        sys.stdout.write(f"{'':<18} {tool['description']}\n")
+        write_out(f"{tool['name']:<18} {tool['risk']:<8} ({params})\n")
+        write_out(f"{'':<18} {tool['description']}\n")
     return 0
 
 
@@ -91,9 +91,9 @@ def cmd_tools_call(args: argparse.Namespace, services: ToolServices) -> int:
     if args.json:
         print_json({"outcome": outcome.to_dict()})
     else:
-        sys.stdout.write(outcome.observation + "\n")
+        write_out(outcome.observation + "\n")  # a file's text, a tool's output: anything
         if not outcome.ok:
-            sys.stderr.write(f"[{outcome.status}; rule {outcome.rule}; audit {outcome.audit_id}]\n")
+            write_err(f"[{outcome.status}; rule {outcome.rule}; audit {outcome.audit_id}]\n")
     return 0 if outcome.ok else 1
 
 
@@ -108,7 +108,7 @@ def cmd_permissions_list(args: argparse.Namespace, services: ToolServices) -> in
             "jackdaw permissions allow TOOL --path FOLDER.\n"
         )
     for rule in rules:
-        sys.stdout.write(
+        write_out(
             f"{rule.id:>4}  {rule.lifetime:<8} {_when(rule.created_at)}  "
             f"allow {rule.scope.describe()}\n"
         )
@@ -119,7 +119,7 @@ def cmd_permissions_revoke(args: argparse.Namespace, services: ToolServices) -> 
     policy = _executor(services).policy
     if not policy.revoke(args.id):
         raise RuleNotFoundError(f"There is no permission rule {args.id}.")
-    sys.stdout.write(f"Revoked rule {args.id}.\n")
+    write_out(f"Revoked rule {args.id}.\n")
     return 0
 
 
@@ -147,7 +147,7 @@ def cmd_permissions_allow(args: argparse.Namespace, services: ToolServices) -> i
     if args.json:
         print_json({"rule": rule.to_dict()})
     else:
-        sys.stdout.write(f"Added rule {rule.id}: allow {scope.describe()}.\n")
+        write_out(f"Added rule {rule.id}: allow {scope.describe()}.\n")
     return 0
 
 
@@ -161,7 +161,7 @@ def cmd_audit(args: argparse.Namespace, services: ToolServices) -> int:
     if not entries:
         sys.stderr.write("No tool calls recorded yet.\n")
     for e in reversed(entries):  # oldest first, like a log
-        sys.stdout.write(
+        write_out(
             f"{e.id:>5}  {_when(e.created_at)}  {e.tool:<16} {e.status:<17} "
             f"{e.decision or '-':<5} {e.rule or '-':<26} {e.duration_ms:8.1f} ms  "
             f"{_one_line(e.arguments, 60)}\n"

@@ -4,8 +4,11 @@ llama-cpp-python's server, vLLM ...). The API key comes from the OS keychain."""
 from __future__ import annotations
 
 import json
+import logging
+import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,13 +16,50 @@ import httpx
 from models.chat import ChatResult, GenerationSettings, Message, TextCallback
 from models.errors import ContextTooSmallError, ServerError, ServerUnreachableError
 from models.gguf_info import ModelInfo
+from models.json_grammar import json_schema_grammar
+from models.redact import redact_text
 
-# Servers disagree on how to ask for schema-constrained JSON; we try these in order and
-# remember the first one a server accepts.
-_RESPONSE_FORMATS = (
-    lambda schema: {"type": "json_schema", "json_schema": {"name": "action", "schema": schema}},
-    lambda schema: {"type": "json_object", "schema": schema},
+log = logging.getLogger("jackdaw.models")
+
+
+# Servers disagree on how to ask for schema-constrained JSON, and on how well they enforce it.
+# We try these in order and remember the first one a server accepts:
+# 1. OpenAI's ``json_schema``: llama.cpp's llama-server turns it into a grammar with its own
+#    (correct) converter; vLLM and others enforce it too. llama-cpp-python's server (0.3.x)
+#    refuses it: its ``response_format`` type is only "text" or "json_object".
+# 2. A grammar (GBNF) of our own making: llama-cpp-python's server and llama-server take a
+#    ``grammar`` field. Not ``json_object`` + ``schema`` there: llama-cpp-python converts that
+#    schema with a string rule that lets raw newlines into strings (invalid JSON).
+# 3. ``json_object`` + ``schema``: the legacy form (other llama.cpp forks, Together.ai).
+def _json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema},
+        }
+    }
+
+
+def _grammar_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"grammar": json_schema_grammar(schema)}
+
+
+def _json_object_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"response_format": {"type": "json_object", "schema": schema}}
+
+
+_SCHEMA_FORMATS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (
+    _json_schema_format,
+    _grammar_format,
+    _json_object_format,
 )
+# Without a tokenize endpoint, tokens are estimated. Measured with SmolLM2's tokenizer: English
+# prose takes 4.1 characters a token, Python 3.6, JSON Schemas 3.7; so 3.5 overcounts them a
+# little (the safety margin) and the prompt still fits budgets it really fits. Other scripts
+# cost far more a character (Chinese 1.9 tokens a character there, as much as its UTF-8 bytes
+# in the worst case): 2 a character for anything beyond ASCII.
+ESTIMATE_CHARS_PER_TOKEN = 3.5
+ESTIMATE_TOKENS_PER_OTHER_CHAR = 2
 # Tokenize endpoints: (path, request body, how to read the count).
 _TOKENIZERS = (
     ("/extras/tokenize/count", lambda text, model: {"input": text, "model": model}, "count"),
@@ -40,23 +80,31 @@ class OpenAICompatibleBackend:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._root = self.base_url.removesuffix("/v1")
+        self._api_key = api_key
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0))
         self.model = model or self._first_model()
         self._context_size = context_size
         self._format_index = 0
-        self._tokenizer_index: int | None = None
+        self._tokenizer_index: int | None = None  # None: not probed yet; -1: none, estimate
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        """Every text a server sent (or that names it) passes here before anyone stores or
+        shows it: a server may echo the Authorization header, the key itself, or a URL with
+        a password in it. The same rules as the audit log, plus the key we actually sent."""
+        return redact_text(text, [self._api_key])
+
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise ServerUnreachableError(f"Cannot reach the model server at {url}: {exc}") from exc
+            raise ServerUnreachableError(
+                self._redact(f"Cannot reach the model server at {url}: {exc}")
+            ) from None
         return response
 
-    @staticmethod
-    def _error(response: httpx.Response) -> ServerError:
+    def _error(self, response: httpx.Response) -> ServerError:
         try:
             detail = response.json()
             detail = detail.get("error", detail) if isinstance(detail, dict) else detail
@@ -65,7 +113,7 @@ class OpenAICompatibleBackend:
         except ValueError:
             detail = response.text[:500]
         return ServerError(
-            f"The model server answered {response.status_code}: {detail}",
+            self._redact(f"The model server answered {response.status_code}: {detail}"),
             hint="Check the server's log, the model name in config.toml [server] model, "
             "and the API key (jackdaw stores it in the OS keychain).",
         )
@@ -97,7 +145,14 @@ class OpenAICompatibleBackend:
     def context_size(self) -> int:
         return self._context_size
 
+    @property
+    def token_counts_estimated(self) -> bool:
+        """True once we know the server has no tokenize endpoint we can use."""
+        return self._tokenizer_index == -1
+
     def count_tokens(self, text: str) -> int:
+        if self._tokenizer_index == -1:
+            return estimate_tokens(text)
         order = (
             [self._tokenizer_index]
             if self._tokenizer_index is not None
@@ -107,13 +162,23 @@ class OpenAICompatibleBackend:
             path, body, field = _TOKENIZERS[index]
             response = self._request("POST", f"{self._root}{path}", json=body(text, self.model))
             if response.status_code == 200:
-                value = response.json().get(field)
-                if value is not None:
+                try:
+                    value = response.json().get(field)
+                except (ValueError, AttributeError):
+                    value = None
+                if isinstance(value, (int, list)):
                     self._tokenizer_index = index
                     return value if isinstance(value, int) else len(value)
-        # No tokenize endpoint: a conservative estimate (about 3 characters a token).
-        self._tokenizer_index = None
-        return len(text) // 3 + 1
+        if self._tokenizer_index is not None:  # it worked before: a passing hiccup
+            return estimate_tokens(text)
+        self._tokenizer_index = -1
+        log.warning(
+            "The model server at %s has no tokenize endpoint Jackdaw knows; token counts are "
+            "estimates from now on (with a margin: %.1f characters a token).",
+            self._redact(self.base_url),
+            ESTIMATE_CHARS_PER_TOKEN,
+        )
+        return estimate_tokens(text)
 
     def count_prompt_tokens(self, messages: list[Message]) -> int:
         # Per message, the role markers of common chat templates cost about four tokens.
@@ -138,24 +203,31 @@ class OpenAICompatibleBackend:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        for attempt in range(self._format_index, len(_RESPONSE_FORMATS)):
-            if response_schema is not None:
-                body["response_format"] = _RESPONSE_FORMATS[attempt](response_schema)
+        if response_schema is None:
+            return self._stream(body, on_text, cancel, constrained_by=())
+        # The output is not trusted even so: a server may ignore what it is asked, or enforce
+        # it badly. The agent reads it as a model's reply, and a reply that does not parse is a
+        # mistake of the model that is fed back, never a crash.
+        for attempt in range(self._format_index, len(_SCHEMA_FORMATS)):
+            extra = _SCHEMA_FORMATS[attempt](response_schema)
             try:
-                result = self._stream(body, on_text, cancel)
+                result = self._stream(body | extra, on_text, cancel, constrained_by=tuple(extra))
             except _FormatRejected:
-                if attempt + 1 == len(_RESPONSE_FORMATS):
-                    raise ServerError(
-                        "The server refuses schema-constrained JSON output.",
-                        hint="Use llama.cpp's server, llama-cpp-python's server or vLLM.",
-                    ) from None
                 continue
             self._format_index = attempt
             return result
-        raise AssertionError("unreachable")
+        raise ServerError(
+            "The server refuses schema-constrained JSON output.",
+            hint="Use llama.cpp's llama-server, llama-cpp-python's server or vLLM.",
+        )
 
     def _stream(
-        self, body: dict[str, Any], on_text: TextCallback | None, cancel: threading.Event | None
+        self,
+        body: dict[str, Any],
+        on_text: TextCallback | None,
+        cancel: threading.Event | None,
+        *,
+        constrained_by: tuple[str, ...],
     ) -> ChatResult:
         started = time.perf_counter()
         first_token_ms = 0.0
@@ -168,12 +240,13 @@ class OpenAICompatibleBackend:
                 if response.status_code != 200:
                     response.read()
                     text = response.text
-                    # (llama-cpp-python's server answers 500 for a request it cannot validate)
-                    if "response_format" in text and "response_format" in body:
+                    # A refusal names the field it refuses (llama-cpp-python's server answers
+                    # 500 for a request it cannot validate, others 400 or 422).
+                    if any(field in text for field in constrained_by):
                         raise _FormatRejected()
                     if "context" in text.lower() and "exceed" in text.lower():
                         raise ContextTooSmallError(
-                            f"The server says the prompt is too long: {text}"
+                            self._redact(f"The server says the prompt is too long: {text[:500]}")
                         )
                     raise self._error(response)
                 for line in response.iter_lines():
@@ -185,7 +258,15 @@ class OpenAICompatibleBackend:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
-                    chunk = json.loads(data)
+                    try:
+                        chunk = json.loads(data)
+                    except json.JSONDecodeError:
+                        raise ServerError(
+                            self._redact(f"The model server sent a broken stream: {data[:200]}"),
+                            hint="Check the server's log; is base_url an OpenAI-compatible server?",
+                        ) from None
+                    if not isinstance(chunk, dict):
+                        continue
                     if chunk.get("usage"):
                         usage = chunk["usage"]
                     for choice in chunk.get("choices") or []:
@@ -199,7 +280,9 @@ class OpenAICompatibleBackend:
                         if choice.get("finish_reason"):
                             finish = choice["finish_reason"]
         except httpx.TransportError as exc:
-            raise ServerUnreachableError(f"Lost the model server at {url}: {exc}") from exc
+            raise ServerUnreachableError(
+                self._redact(f"Lost the model server at {url}: {exc}")
+            ) from None
         text = "".join(pieces)
         duration_ms = (time.perf_counter() - started) * 1000
         return ChatResult(
@@ -217,3 +300,12 @@ class OpenAICompatibleBackend:
 
 class _FormatRejected(Exception):
     pass
+
+
+def estimate_tokens(text: str) -> int:
+    """An estimate of the tokens in ``text`` that errs high (see ESTIMATE_CHARS_PER_TOKEN)."""
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    others = len(text) - ascii_chars
+    return math.ceil(
+        ascii_chars / ESTIMATE_CHARS_PER_TOKEN + others * ESTIMATE_TOKENS_PER_OTHER_CHAR
+    )

@@ -1,9 +1,12 @@
-"""Secrets never reach the audit log: redact by key name and by the look of the value."""
+"""Secrets never reach a log, a trace, an error message or the screen: redact by key name
+and by the look of the value. Used by the audit log (tools/), the server backend (models/)
+and exports; it lives in models/ because that is the bottom layer every package may import."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -51,7 +54,12 @@ def _looks_opaque(token: str) -> bool:
     return switches / len(token) >= 0.4
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, known: Iterable[str | None] = ()) -> str:
+    """``text`` with secret-looking values replaced, and every one of ``known`` (secrets we
+    hold, e.g. the API key we sent: a server may echo it back however it looks)."""
+    for secret in known:
+        if secret and len(secret) >= 4:  # a one-letter "key" would redact every such letter
+            text = text.replace(secret, REDACTED)
     text = _SECRET_VALUE.sub(REDACTED, text)
     return _OPAQUE.sub(lambda m: REDACTED if _looks_opaque(m.group()) else m.group(), text)
 

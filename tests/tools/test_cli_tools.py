@@ -4,6 +4,7 @@ confirmation answered through stdin."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -172,3 +173,112 @@ def test_user_errors_have_hints(home: Path, cli) -> None:
     assert "jackdaw tools call calculator" in bad.stderr
     unknown = cli("tools", "call", "nope", "{}", "--json")
     assert unknown.returncode == 1 and one_json(unknown)["outcome"]["status"] == "unknown_tool"
+
+
+# -- what a terminal is sent ---------------------------------------------------------------------
+OSC52 = "\x1b]52;c;cHduZWQ=\x07"  # would set the clipboard to "pwned"
+HOSTILE = f"before {OSC52} \x1b[2J\x9b31m\u202eevil\r middle\x1b[8m after"
+
+
+def test_tools_call_escapes_a_files_control_characters(home: Path, cli) -> None:
+    (home / "Documents" / "hostile.txt").write_text(HOSTILE + "\nsecond line\n")
+    result = cli("tools", "call", "read_file", '{"path": "hostile.txt"}')
+    assert result.returncode == 0
+    assert not any(ch in result.stdout for ch in "\x1b\x07\x9b\u202e\r")
+    assert "\\x1b]52;c;cHduZWQ=\\x07" in result.stdout  # shown, not obeyed
+    assert "before" in result.stdout and "after\nsecond line" in result.stdout
+
+
+def test_json_output_carries_no_raw_terminal_controls(home: Path, cli) -> None:
+    (home / "Documents" / "hostile.txt").write_text(HOSTILE)
+    result = cli("tools", "call", "read_file", '{"path": "hostile.txt"}', "--json")
+    assert not any(ch in result.stdout for ch in "\x1b\x07\x9b\u202e\r")
+    assert HOSTILE in one_json(result)["outcome"]["observation"]  # the same data, escaped
+
+
+def test_audit_and_permissions_listings_are_escaped(home: Path, cli) -> None:
+    cli("tools", "call", "calculator", json.dumps({"expression": f"1+1 {OSC52}"}))
+    cli("permissions", "allow", "read_file", "--arg", f"path=*{OSC52}")
+    listings = cli("audit").stdout + cli("permissions", "list").stdout
+    assert "calculator" in listings and "read_file" in listings
+    assert "\x1b" not in listings and "\x07" not in listings
+
+
+def test_for_terminal_keeps_text_and_escapes_controls() -> None:
+    from agent_core.cli_output import for_terminal
+
+    assert for_terminal("plain\ttext\nnext line, ünïcode, 漢字") == (
+        "plain\ttext\nnext line, ünïcode, 漢字"
+    )
+    assert for_terminal(OSC52) == "\\x1b]52;c;cHduZWQ=\\x07"
+    assert for_terminal("\x9b\u202e\r") == "\\x9b\\u202e\\r"
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+def _full_after(monkeypatch, module: str, extra_pages: int) -> None:
+    """Every new connection of ``module`` may grow its database by ``extra_pages`` only: SQLite
+    itself then answers SQLITE_FULL, as on a full disk."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    real_connect = mod.connect
+
+    def connect(path):  # type: ignore[no-untyped-def]
+        conn = real_connect(path)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + extra_pages}")
+        return conn
+
+    monkeypatch.setattr(mod, "connect", connect)
+
+
+def test_folders_add_on_a_full_disk_is_one_line_and_loses_nothing(
+    home: Path, cli, jackdaw_home: Path
+) -> None:
+    assert cli("index").returncode == 0  # the watched folder, indexed while there was room
+    before = one_json(cli("folders", "list", "--json"))["folders"]
+    big = home / "Big"
+    big.mkdir()
+    for i in range(30):
+        (big / f"note{i}.md").write_text(f"# Note {i}\n\n" + f"Words of note {i}. " * 400)
+    with pytest.MonkeyPatch.context() as full:
+        _full_after(full, "knowledge.db", 2)
+        result = cli("folders", "add", str(big))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the disk is full") and "free some space" in last
+    assert "Traceback" not in result.stderr and "sqlite" not in result.stderr.lower()
+    after = one_json(cli("folders", "list", "--json"))["folders"]
+    assert [f for f in after if f["path"] == before[0]["path"]] == before  # all still there
+    for db in ("knowledge.db", "memory.db"):
+        conn = sqlite3.connect(jackdaw_home / db)
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        conn.close()
+    assert cli("folders", "add", str(big)).returncode == 0  # room again: it goes on
+
+
+def test_index_on_a_full_disk_is_one_line(home: Path, cli) -> None:
+    for i in range(30):
+        (home / "Documents" / f"more{i}.md").write_text(f"Line {i}. " * 500)
+    with pytest.MonkeyPatch.context() as full:
+        _full_after(full, "knowledge.db", 2)
+        result = cli("index")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
+    assert cli("index").returncode == 0  # room again: it picks up where it was
+
+
+def test_ask_on_a_full_disk_is_one_line(home: Path, cli, monkeypatch) -> None:
+    from agent_core.services import Services
+    from tests.fakes import ScriptedBackend, final
+
+    backend = ScriptedBackend([final("An answer.")] * 4)
+    monkeypatch.setattr(Services, "chat_backend", backend, raising=False)
+    assert cli("ask", "first question").returncode == 0
+    with pytest.MonkeyPatch.context() as full:
+        _full_after(full, "agent_core.memory_db", 0)
+        result = cli("ask", "second question " * 200)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the disk is full")
+    listed = one_json(cli("traces", "list", "--json"))["traces"]
+    assert [t["question"] for t in listed] == ["first question"]  # the first run is kept
