@@ -199,13 +199,15 @@ def generated_reason(text: str, file_type: str) -> str | None:
     n = len(sample)
     if n < 4096:
         return None
+    if len(_NON_ASCII.findall(sample)) > n // 4:
+        return None  # a script written without spaces (Chinese, Japanese, Thai ...)
     long_runs = sum(m.end() - m.start() for m in _LONG_RUN.finditer(sample))
     if long_runs > n // 2:
         return "encoded data (runs of thousands of characters without a space)"
     lines = sample.count("\n") + 1
     average = n / lines
-    if average < 500 or len(_NON_ASCII.findall(sample)) > n // 4:
-        return None  # short lines, or a script written without spaces (CJK, Thai ...)
+    if average < 500:
+        return None
     spaces = len(_SPACE.findall(sample)) / n
     # Minified code and one-line data have very long lines and almost no spaces; prose
     # written one paragraph per line has ~15% spaces.
@@ -236,6 +238,7 @@ class Indexer:
             embedder.count_tokens, limit, self.settings.overlap_tokens, token_pieces=pieces
         )
         self.reader = reader
+        self.clock: Callable[[], float] = time.monotonic  # for the per-file time budget
         self._lock = threading.Lock()  # one run at a time per indexer
         self._db_moved: dict[str, list[Document]] = {}  # per run: see _moved_from
 
@@ -347,7 +350,7 @@ class Indexer:
             if cancel.is_set():
                 raise _Cancelled
             tracker.files_total = len(entries) + n
-            tracker.maybe_emit("scanning")
+            tracker.emit("scanning")
 
         for scope in scopes:
             root, path = scope.root, scope.path
@@ -487,7 +490,7 @@ class Indexer:
         everything else (unchanged, moved, failed, empty ...) is written here and now."""
         path = entry.path
         budget = self.settings.file_time_budget_s
-        deadline = time.monotonic() + budget if budget > 0 else None
+        deadline = self.clock() + budget if budget > 0 else None
         try:
             data, cut = self._read(entry)
         except FileNotFoundError:
@@ -620,7 +623,7 @@ class Indexer:
             except _OutOfTime:
                 chunks = []
                 out_of_time = True
-            if chunks and job.deadline is not None and time.monotonic() > job.deadline:
+            if chunks and job.deadline is not None and self.clock() > job.deadline:
                 chunks, out_of_time = [], True
             if chunks:
                 outcome.chunks = chunks
@@ -767,7 +770,7 @@ class Indexer:
             parser = fallback_parser()
 
         def stop() -> bool:
-            return cancel.is_set() or (deadline is not None and time.monotonic() > deadline)
+            return cancel.is_set() or (deadline is not None and self.clock() > deadline)
 
         try:
             with stop_when(stop):
@@ -810,7 +813,7 @@ class Indexer:
         def checkpoint() -> None:
             if cancel.is_set():
                 raise _Cancelled
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and self.clock() > deadline:
                 raise _OutOfTime
 
         chunks = _ChunkStream(self.chunker.iter_chunks(sections, checkpoint), sections)

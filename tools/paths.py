@@ -14,7 +14,18 @@ from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 
+# The path rules the indexer follows too: one place for both (knowledge/boundary.py).
+from knowledge.boundary import (
+    SECRET_DIRS,
+    SECRET_FILES,
+    is_inside,
+    pseudo_file_reason,
+    secret_store_reason,
+    special_file_reason,
+)
 from tools.base import ToolError
+
+__all__ = ["SECRET_DIRS", "SECRET_FILES", "PathGuard", "PathRefused", "is_inside"]
 
 # Folders one call may touch beyond the guard's own roots, because the user's rule that
 # allowed this very call is scoped to them. Set by the executor around a single call only,
@@ -39,16 +50,6 @@ def resolve_path(raw: str | os.PathLike[str], base: Path | None = None) -> Path:
         raise PathRefused(f"{raw}: not a usable path ({exc})") from exc
 
 
-def is_inside(path: Path, root: Path) -> bool:
-    """Both must already be resolved; comparison by path components, not string prefixes
-    (``/home/u/Notes2`` is not inside ``/home/u/Notes``)."""
-    if os.name == "nt":  # case-insensitive comparison there
-        return path.is_relative_to(root)
-    # Same answer as is_relative_to, without its cost (it builds new Path objects per call).
-    parts = root.parts
-    return path.parts[: len(parts)] == parts
-
-
 def resolve_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[Path, ...]:
     seen: dict[Path, None] = {}
     for root in roots:
@@ -58,28 +59,25 @@ def resolve_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[Path, ...]:
 
 
 def refuse_special(path: Path) -> None:
-    """Refuse device files, FIFOs and sockets (a missing path is fine: the caller decides)."""
+    """Refuse device files, FIFOs, sockets and the kernel's pseudo files (a missing path is
+    fine: the caller decides)."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         return
     except OSError as exc:
         raise PathRefused(f"{path}: cannot be accessed ({exc.strerror})") from exc
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        raise PathRefused(f"{path} is a device file; tools do not read or write devices")
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        raise PathRefused(f"{path} is a pipe or socket, not a file")
-
-
-# Credential stores are refused even inside an allowed root: a watched home folder should not
-# hand the model the user's SSH keys.
-SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".password-store", ".kube", ".docker"})
-SECRET_FILES = frozenset({".netrc", ".pgpass", ".git-credentials", ".pypirc"})
+    if stat.S_ISDIR(mode):
+        return  # list_folder's business
+    why = special_file_reason(mode) or pseudo_file_reason(str(path))
+    if why:
+        raise PathRefused(f"{path} is {why}; tools read and write regular files only")
 
 
 def refuse_secret_store(path: Path) -> None:
-    parts = path.parts
-    if any(part in SECRET_DIRS for part in parts[:-1]) or path.name in SECRET_DIRS | SECRET_FILES:
+    # Credential stores are refused even inside an allowed root: a watched home folder
+    # should not hand the model the user's SSH keys.
+    if secret_store_reason(path):
         raise PathRefused(f"{path} is in a credential store; tools never touch those")
 
 
