@@ -102,6 +102,9 @@ class KnowledgeConfig:
     max_file_mb: float = 50.0
     settle_seconds: float = 1.0
     reconcile_minutes: float = 30.0
+    file_time_budget_s: float = 120.0  # one file may take this long per run; 0: no limit
+    follow_links_outside: bool = False  # follow symlinks that lead out of a watched folder
+    skip_generated: bool = True  # skip minified code, one-line data and encoded blobs
 
 
 @dataclass

@@ -121,7 +121,7 @@ class Services:
         kb = open_knowledge_base(
             self.paths.knowledge_db,
             self.embedder,
-            KnowledgeSettings(max_file_mb=self.config.knowledge.max_file_mb),
+            KnowledgeSettings.from_config(self.config.knowledge),
         )
         kb.sync_folders(self.config.knowledge.watched_folders)
         return kb
