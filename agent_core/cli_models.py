@@ -1,5 +1,6 @@
-"""``jackdaw models list|discover|use``: which chat models Jackdaw can run, the GGUFs the user
-already has in other apps, and switching between them (saved in config.toml).
+"""``jackdaw models list|discover|pull|use``: which chat models Jackdaw can run, the GGUFs the
+user already has in other apps, the catalogue to download from, and switching between them
+(saved in config.toml).
 
 Registered under the ``models`` command of ``agent_core/cli.py`` (next to ``models info``).
 """
@@ -16,6 +17,14 @@ from agent_core.services import Services
 from models.assemble import find_part
 from models.catalog import DEFAULT_MODEL, PACKAGED_MODELS, PackagedModel, find_packaged
 from models.discovery import default_models_dir, resolve_chat_model
+from models.download import (
+    CATALOGUE,
+    DownloadCancelled,
+    DownloadProgress,
+    catalogue_entry,
+    downloaded_file,
+    pull,
+)
 from models.errors import JackdawError, ModelNotFoundError
 from models.fit import estimate_fit
 from models.library import FoundModel, describe, discover
@@ -42,6 +51,14 @@ def register_model_actions(models: argparse._SubParsersAction) -> None:  # type:
     found.add_argument("--all", action="store_true", help="also list projectors and broken files")
     found.add_argument("--json", action="store_true")
     found.set_defaults(handler=cmd_models_discover)
+
+    pull = models.add_parser(
+        "pull", help="download a model of the catalogue (resumable; checked by sha256)"
+    )
+    pull.add_argument("name", help="a catalogue name from `jackdaw models list`")
+    pull.add_argument("--use", action="store_true", help="switch to it once downloaded")
+    pull.add_argument("--json", action="store_true")
+    pull.set_defaults(handler=cmd_models_pull)
 
     use = models.add_parser("use", help="switch the chat model (saved in config.toml)")
     use.add_argument(
@@ -86,8 +103,17 @@ def cmd_models_list(args: argparse.Namespace, services: Services) -> int:
                 "status": _packaged_status(model),
             }
         )
+    catalogue = [
+        {
+            **entry.to_dict(),
+            "downloaded": downloaded_file(entry, services.paths.models_dir) is not None,
+            "active": str(downloaded_file(entry, services.paths.models_dir) or "?")
+            == active.get("path"),
+        }
+        for entry in CATALOGUE
+    ]
     if args.json:
-        print_json({"active": active, "models": rows})
+        print_json({"active": active, "models": rows, "catalogue": catalogue})
         return 0
     for row in rows:
         mark = "*" if row["active"] else " "
@@ -96,8 +122,17 @@ def cmd_models_list(args: argparse.Namespace, services: Services) -> int:
             f"{mark} {row['name']:<20} {row['display_name']}{extra}\n"
             f"  {'':<20} {row['size'] / 1e6:.0f} MB, {row['licence']}, {row['status']}\n"
         )
-    if "path" in active:
-        write_out(f"* {active['display_name']}  ({active['path']})\n")
+    write_out("\nCatalogue (`jackdaw models pull NAME`; speeds on 2 CPU cores):\n")
+    for item in catalogue:
+        mark = "*" if item["active"] else " "
+        state = "downloaded" if item["downloaded"] else "not downloaded"
+        write_out(
+            f"{mark} {item['name']:<20} {item['display_name']}\n"
+            f"  {'':<20} {item['size'] / 1e9:.2f} GB, ~{item['ram_gb']:.1f} GB RAM, "
+            f"~{item['tok_s_2_cores']:.0f} tok/s, {item['licence']}, {state}\n"
+        )
+    if "path" in active and not any(item["active"] for item in catalogue):
+        write_out(f"\n* {active['display_name']}  ({active['path']})\n")
     elif active.get("backend") != "local":
         write_out(f"* a model server ({active['backend']}): {active.get('name') or 'its first'}\n")
     write_out(
@@ -159,6 +194,47 @@ def _describe_found(model: FoundModel) -> str:
     )
 
 
+# -- pull --------------------------------------------------------------------------------------
+class _TerminalProgress:
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, p: DownloadProgress) -> None:
+        eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+        sys.stderr.write(
+            f"\r{p.name}: {p.done_bytes / 1e6:.0f} of {p.total_bytes / 1e6:.0f} MB, "
+            f"{p.bytes_per_s / 1e6:.1f} MB/s{eta}   "
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+
+def cmd_models_pull(args: argparse.Namespace, services: Services) -> int:
+    entry = catalogue_entry(args.name)
+    report = _TerminalProgress()
+    try:
+        path = pull(entry, services.paths.models_dir, progress=report)
+    except KeyboardInterrupt:
+        raise DownloadCancelled(f"Download of {entry.display_name} stopped.") from None
+    finally:
+        if report.shown:
+            sys.stderr.write("\n")
+    fit = estimate_fit(path, services.config.model.n_ctx)
+    if args.use:
+        services.config.model.path = str(path)
+        services.config.model.backend = "local"
+        services.save_config()
+    if args.json:
+        print_json(
+            {"path": str(path), "name": entry.display_name, "used": args.use, "fit": fit.to_dict()}
+        )
+    else:
+        using = "Now using it." if args.use else f"Use it: jackdaw models use {entry.name}"
+        write_out(f"Downloaded {entry.display_name} to {path} (sha256 checked).\n{using}\n")
+        write_out(fit.describe() + "\n")
+    return 0
+
+
 # -- use ---------------------------------------------------------------------------------------
 def _pick(services: Services, wanted: str) -> tuple[str, Path, str, int | None]:
     """(what to store in [model] path, the file, a human name, its size when split)."""
@@ -170,6 +246,15 @@ def _pick(services: Services, wanted: str) -> tuple[str, Path, str, int | None]:
             packaged.display_name,
             None,
         )
+    entry = next((e for e in CATALOGUE if e.name == wanted.strip().lower()), None)
+    if entry is not None:
+        file = downloaded_file(entry, services.paths.models_dir)
+        if file is None:
+            raise ModelNotFoundError(
+                f"{entry.display_name} is not downloaded yet.",
+                hint=f"Run `jackdaw models pull {entry.name} --use`.",
+            )
+        return str(file), file, entry.display_name, None
     path = Path(wanted).expanduser()
     if path.is_file():
         found = describe(path.resolve(), "file", path.name)

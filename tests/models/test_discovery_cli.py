@@ -120,3 +120,34 @@ def test_fit_estimate_of_the_tiny_model() -> None:
     assert "needs about 0.2" in fit.describe() and "8.0 GB are available" in fit.describe()
     tight = estimate_fit(tiny_chat_model(), n_ctx=4096, available=10 * 1024**2)
     assert not tight.fits and tight.describe().startswith("It will not fit")
+
+
+def test_pull_from_the_catalogue_then_use(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_core import cli_models
+    from tests.models.test_discovery_download import FakeHub
+
+    hub = FakeHub()
+    hub.thread.start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        entry = hub.entry("tiny-chat", tiny_chat_model().read_bytes())  # a real GGUF
+        monkeypatch.setattr(cli_models, "CATALOGUE", (entry,))
+        monkeypatch.setattr(cli_models, "catalogue_entry", lambda name: entry)
+        code, out, _ = run(capsys, "models", "list", "--json")
+        assert json.loads(out)["catalogue"][0]["downloaded"] is False
+        code, _, err = run(capsys, "models", "use", "tiny-chat")
+        assert code == 2 and "models pull tiny-chat --use" in err
+        code, out, err = run(capsys, "models", "pull", "tiny-chat", "--use")
+        assert code == 0, err
+        assert "Downloaded tiny-chat · Q4_K_M" in out and "sha256 checked" in out
+        assert "MB/s" in err  # progress with speed (and ETA) on stderr
+        models_dir = Paths.from_env().models_dir
+        assert saved_model_path() == str(models_dir / "downloads" / "tiny-chat.gguf")
+        code, out, _ = run(capsys, "models", "list", "--json")
+        listed = json.loads(out)["catalogue"][0]
+        assert listed["downloaded"] and listed["active"]
+    finally:
+        hub.server.shutdown()
+        hub.server.server_close()
