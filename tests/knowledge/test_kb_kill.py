@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from knowledge import db, open_knowledge_base
+import pytest
+
+from knowledge import KnowledgeSettings, db, open_knowledge_base
 from tests.knowledge.conftest import write
 from tests.knowledge.fakes import FakeEmbedder
 
@@ -101,3 +104,54 @@ def test_sigkill_mid_index_leaves_a_sound_db_that_converges(tmp_path: Path) -> N
     assert run_child(killed, tree, kill_after_files=None) == 0
     check_sound(killed)
     assert snapshot(killed, tree) == snapshot(reference, tree)
+
+
+CLI_CHILD = Path(__file__).with_name("cli_child.py")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_in_the_middle_of_a_big_file_keeps_the_work_and_exits_130(
+    tmp_path: Path, sig: int
+) -> None:
+    tree = tmp_path / "tree"
+    text = "\n\n".join(f"Paragraph {i} about harbour {i} and its boats." for i in range(3000))
+    write(tree / "big.txt", text)
+    write(tree / "small.md", "# Small\n\nA small note.")
+    db_path = tmp_path / "k.db"
+    proc = subprocess.Popen(
+        [sys.executable, str(CLI_CHILD), str(db_path), str(tree), "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the big file is being embedded
+        if line.startswith("[indexing]") and not line.split("files, ")[1].startswith("0 "):
+            break
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    result = json.loads(out)
+    assert result["cancelled"] is True
+    check_sound(db_path)
+    # The same chunking as the child's, so its chunks are found again.
+    kb = open_knowledge_base(db_path, FakeEmbedder(), KnowledgeSettings(chunk_tokens=64))
+    doc = kb.document(tree / "big.txt")
+    assert doc is not None and doc.status == "partial" and doc.chunk_count > 0
+    assert kb.runs()[0].status == "cancelled"
+    done = doc.chunk_count
+    again = kb.index()
+    assert not again.cancelled and again.chunks_reused >= done
+    assert kb.document(tree / "big.txt").status == "indexed"  # type: ignore[union-attr]
+    check_sound(db_path)
+    kb.close()
+
+
+def test_a_killed_run_is_marked_interrupted_at_the_next_start(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    make_tree(tree)
+    db_path = tmp_path / "k.db"
+    assert run_child(db_path, tree, kill_after_files=5) == -signal.SIGKILL
+    kb = open_knowledge_base(db_path, FakeEmbedder())
+    assert kb.runs()[0].status == "interrupted"
+    kb.close()
