@@ -227,7 +227,7 @@ class KnowledgeBase:
         return self.store.folder_paths()
 
     def document(self, path: str | os.PathLike[str]) -> Document | None:
-        return self.store.document(str(Path(path).absolute()))
+        return self.store.document(storable_path(str(Path(path).absolute())))
 
     def documents(self, status: str | None = None) -> list[Document]:
         return self.store.documents(status)

@@ -121,6 +121,7 @@ class _Outcome:
     vectors: np.ndarray | None = None
     retry: bool = False  # the failure was not the file's: try again next run
     more: Iterator[Chunk] | None = None  # chunks after the first batch (a big file)
+    deadline: float | None = None  # when the file's time is up (moved on by a long parse)
 
 
 @dataclass
@@ -522,7 +523,9 @@ class Indexer:
                 return None
         outcome = self._parse(path, data, file_type, cut, entry.size, cancel, deadline)
         del data
-        job = _Job(root, entry, doc is None, digest, file_type, outcome, {}, deadline)
+        job = _Job(
+            root, entry, doc is None, digest, file_type, outcome, {}, outcome.deadline or deadline
+        )
         if outcome.status in (Status.INDEXED, Status.TRUNCATED):
             self._fill_known(job)
             if job.missing or outcome.more is not None:
@@ -803,12 +806,15 @@ class Indexer:
                 "raise [knowledge] max_file_mb to index all of it)"
             )
         elif any(w.startswith("stopped after page") for w in parsed_warnings(warning)):
-            # Pages cannot be resumed: kept as far as it got until the file changes.
+            # Pages cannot be resumed: kept as far as it got until the file changes. The
+            # pages read get their own budget for chunking and embedding.
             status = Status.TRUNCATED
             reason = (
                 f"time budget of {self.settings.file_time_budget_s:g} s used up while "
                 "reading the pages"
             )
+            if deadline is not None:
+                deadline = self.clock() + self.settings.file_time_budget_s
 
         def checkpoint() -> None:
             if cancel.is_set():
@@ -831,7 +837,7 @@ class Indexer:
         if not first:
             return _Outcome(Status.EMPTY if not retry else Status.FAILED, reason or "no text",
                             warning, retry=retry)  # fmt: skip
-        return _Outcome(status, reason, warning, first, retry=retry, more=more)
+        return _Outcome(status, reason, warning, first, retry=retry, more=more, deadline=deadline)
 
     def _embed(
         self,

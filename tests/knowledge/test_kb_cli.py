@@ -123,3 +123,40 @@ def test_config_is_the_source_of_truth_for_folders(
     services.config.knowledge.watched_folders = []
     run(services, "folders", "list", "--json")
     assert json_out(capsys)["folders"] == []
+
+
+def test_folders_status_and_list_show_every_file_not_indexed(
+    services: SimpleNamespace, docs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    write(docs / "ok.md", "# Fine\n\nAll good.")
+    write(docs / "bundle.js", "var a=function(b){return b+1},c=[1,2,3].map(a);" * 400)
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n garbage" * 40)
+    (docs / os.fsdecode(b"bad\xffname\x1b[31m.txt")).write_text("x")
+    run(services, "folders", "add", str(docs), "--json")
+    capsys.readouterr()
+    run(services, "index", "--json")  # a later run: the failures are still on record
+    capsys.readouterr()
+
+    assert run(services, "folders", "status", "--json") == 0
+    status = json_out(capsys)
+    files = {Path(f["path"]).name: f for f in status["files"]}
+    assert files["bundle.js"]["status"] == "skipped"
+    assert files["bundle.js"]["reason"].startswith("minified or generated")
+    assert files["broken.pdf"]["status"] == "failed"
+    assert any("not valid UTF-8" in f["reason"] for f in status["files"])
+    assert status["folders"][0]["problems"] == 3
+    assert status["runs"][0]["status"] == "done"
+
+    assert run(services, "folders", "list", "--json") == 0
+    listing = json_out(capsys)
+    assert {Path(p["path"]).name for p in listing["folders"][0]["problem_files"]} >= {
+        "bundle.js",
+        "broken.pdf",
+    }
+
+    assert run(services, "folders", "status") == 0
+    out = capsys.readouterr().out
+    assert "skipped: minified or generated" in out and "failed: not a readable PDF" in out
+    assert "\x1b" not in out and "\\xff" in out  # a hostile name cannot drive the terminal

@@ -373,3 +373,63 @@ def test_a_run_whose_process_died_is_marked_interrupted(tmp_path: Path) -> None:
     kb.index()
     assert kb.runs()[0].status == "done" and "seen" in (kb.runs()[0].summary or "")
     kb.close()
+
+
+# -- real-world PDFs (generated equivalents of py-pdf/sample-files' tricky ones) --------------
+
+
+def test_tricky_pdfs_each_get_a_status_without_a_crash_or_hang(
+    tmp_path: Path, docs: Path
+) -> None:
+    from tests.knowledge.pdfgen import (
+        pdf_bytes,
+        write_encrypted_pdf,
+        write_pdf,
+        write_textless_pdf,
+    )
+
+    good = pdf_bytes(["Page one about tides.", "Page two about currents."])
+    write_encrypted_pdf(docs / "encrypted.pdf", ["classified"])
+    (docs / "broken-xref.pdf").write_bytes(good.replace(b"xref\n0 ", b"xref\n7 ").replace(
+        b"0000000009", b"0000009999"))  # fmt: skip
+    (docs / "no-xref.pdf").write_bytes(good[: good.index(b"xref")])
+    (docs / "half.pdf").write_bytes(good[: len(good) // 2])
+    (docs / "not-a-pdf.pdf").write_bytes(b"PK\x03\x04 a zip file in disguise" * 10)
+    write_textless_pdf(docs / "scanned.pdf", n_pages=30)
+    write_pdf(docs / "many-pages.pdf", [f"Page {i} of the ledger." for i in range(1500)])
+
+    class TickingClock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            self.now += 0.001  # every look at the clock costs a millisecond
+            return self.now
+
+    kb = open_knowledge_base(
+        tmp_path / "k.db", FakeEmbedder(), KnowledgeSettings(file_time_budget_s=0.5)
+    )
+    kb.indexer.clock = TickingClock()
+    kb.add_folder(docs)
+    result = kb.index()
+    status = status_of(kb)
+    assert set(status) == {
+        "encrypted.pdf",
+        "broken-xref.pdf",
+        "no-xref.pdf",
+        "half.pdf",
+        "not-a-pdf.pdf",
+        "scanned.pdf",
+        "many-pages.pdf",
+    }
+    assert status["encrypted.pdf"][0] == Status.ENCRYPTED
+    assert status["scanned.pdf"][0] == Status.NO_TEXT
+    assert status["not-a-pdf.pdf"][0] == Status.FAILED
+    assert status["broken-xref.pdf"][0] in (Status.INDEXED, Status.FAILED)
+    assert status["many-pages.pdf"][0] == Status.TRUNCATED
+    assert "time budget" in (status["many-pages.pdf"][1] or "")
+    many = kb.document(docs / "many-pages.pdf")
+    assert many is not None and many.chunk_count > 0
+    assert "stopped after page" in (many.warning or "")
+    assert result.seen == 7
+    consistent(kb)
+    kb.close()

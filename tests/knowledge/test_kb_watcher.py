@@ -190,3 +190,64 @@ def test_reconcile_job_on_a_scheduler(kb: KnowledgeBase, docs: Path) -> None:
         assert kb.document(docs / "late.txt") is not None
     finally:
         watcher.stop()
+
+
+def test_a_folder_added_while_running_is_watched_at_once(
+    kb: KnowledgeBase, tmp_path: Path, embedder: FakeEmbedder
+) -> None:
+    """Another process (``jackdaw folders add`` while ``watch`` or the app runs) adds a
+    folder to knowledge.db: it is watched, and saves and deletions in it arrive."""
+    from knowledge import open_knowledge_base
+
+    recorder = Recorder()
+    added = threading.Event()
+    watcher = FolderWatcher(
+        kb, settle_seconds=0.2, on_batch=recorder.on_batch, folders_poll_seconds=0.1
+    )
+    original_add = watcher.add_folder
+
+    def add_folder(folder: str) -> None:
+        original_add(folder)
+        added.set()
+
+    watcher.add_folder = add_folder  # type: ignore[method-assign]
+    watcher.start()
+    try:
+        recorder.next_batch()  # the start-up reconcile
+        later = tmp_path / "later"
+        later.mkdir()
+        other = open_knowledge_base(tmp_path / "knowledge.db", FakeEmbedder())
+        other.add_folder(later)  # as another process would
+        other.close()
+        assert added.wait(TIMEOUT)
+        assert str(later) in watcher.watched
+        write(later / "gulls.md", "# Gulls\n\nGulls steal chips on the pier.")
+        recorder.until(lambda: names(kb, "gulls chips pier")[:1] == ["gulls.md"])
+        (later / "gulls.md").unlink()
+        recorder.until(lambda: "gulls.md" not in names(kb, "gulls chips pier"))
+    finally:
+        watcher.stop()
+    assert watcher.watched == []
+
+
+def test_watching_is_only_claimed_while_events_flow(
+    kb: KnowledgeBase, docs: Path, watching: tuple[FolderWatcher, Recorder]
+) -> None:
+    watcher, _ = watching
+    assert watcher.watched == [str(docs)] and watcher.is_watching(str(docs))
+    observer = watcher._observers[str(docs)]
+    observer.stop()
+    observer.join(5)
+    assert not watcher.is_watching(str(docs)) and watcher.watched == []
+
+
+def test_a_name_that_is_not_utf8_does_not_stop_the_watcher(
+    kb: KnowledgeBase, docs: Path, watching: tuple[FolderWatcher, Recorder]
+) -> None:
+    _, recorder = watching
+    (docs / os.fsdecode(b"bad\xffname.txt")).write_text("x")
+    write(docs / "fine.md", "# Fine\n\nkingfishers dive for minnows")
+    recorder.until(lambda: names(kb, "kingfishers minnows")[:1] == ["fine.md"])
+    doc = kb.document(str(docs / "bad\\xffname.txt"))
+    assert doc is not None and "not valid UTF-8" in (doc.error or "")
+    assert recorder.errors == []
