@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -135,18 +136,24 @@ class Refiner:
         self.count_tokens = count_tokens
         self.distiller = distiller
         self._lock = threading.Lock()
+        try:  # stale states are healed at start: a run whose process is gone is interrupted
+            self.recover()
+        except Exception:  # a busy or read-only memory.db must not stop the app
+            log.warning("could not check for interrupted refinements", exc_info=True)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def recover(self, stale_after_s: float = STALE_AFTER_S) -> int:
-        """Close runs a crash left ``running`` (no heartbeat for ``stale_after_s``) and
-        abandon their candidates; returns how many runs it closed."""
+        """Close runs a crash left ``running`` and abandon their candidates; returns how many
+        runs it closed. A run is stale when the process that started it is gone (its pid is
+        recorded with the run), or, for a run without one, when it has not beaten for
+        ``stale_after_s``. A run of a living process is left alone."""
         now = time.time()
         with transaction(self.conn):
-            stale = self.conn.execute(
-                "SELECT id, candidate_id FROM refinement_runs WHERE status = 'running' "
-                "AND COALESCE(heartbeat_at, started_at) <= ?",
-                (now - stale_after_s,),
+            rows = self.conn.execute(
+                "SELECT id, candidate_id, started_at, heartbeat_at, report_json "
+                "FROM refinement_runs WHERE status = 'running'"
             ).fetchall()
+            stale = [row for row in rows if _run_is_stale(row, now, stale_after_s)]
             for row in stale:
                 self.conn.execute(
                     "UPDATE refinement_runs SET status = 'interrupted', finished_at = ?, "
@@ -313,9 +320,10 @@ class Refiner:
         with transaction(self.conn):
             run_id = int(
                 self.conn.execute(
-                    "INSERT INTO refinement_runs (started_at, status, current_id) "
-                    "VALUES (?, 'running', ?)",
-                    (time.time(), current.id),
+                    "INSERT INTO refinement_runs (started_at, status, current_id, report_json) "
+                    "VALUES (?, 'running', ?, ?)",
+                    # Who runs it, so a run whose process died is seen at once (recover).
+                    (time.time(), current.id, json.dumps({"pid": os.getpid()})),
                 ).lastrowid
                 or 0
             )
@@ -545,3 +553,28 @@ class RefinementScheduler:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _run_is_stale(row: Any, now: float, stale_after_s: float) -> bool:
+    try:
+        pid = json.loads(row["report_json"] or "{}").get("pid")
+    except (ValueError, AttributeError):
+        pid = None
+    if isinstance(pid, int):
+        return not _pid_alive(pid)
+    beat = row["heartbeat_at"] or row["started_at"]
+    return bool(beat <= now - stale_after_s)

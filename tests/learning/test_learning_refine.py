@@ -205,10 +205,9 @@ def test_a_hard_crash_is_recovered_on_the_next_start(tmp_path: Path) -> None:
     consistent(conn)
     learning = Learning(conn, TraceStore(conn), LearningConfig())
     assert learning.versions.active().status == DEFAULT
-    assert [r["status"] for r in learning.refiner.runs()] == ["running"]
-    assert learning.refiner.recover() == 0  # it may still be beating: wait for it
-    assert learning.refiner.recover(stale_after_s=0) == 1
+    # Healed at start: the process that ran it is gone, so no need to wait for the heartbeat.
     assert [r["status"] for r in learning.refiner.runs()] == ["interrupted"]
+    assert learning.refiner.recover(stale_after_s=0) == 0
     assert {v.status for v in learning.prompt_versions()} == {DEFAULT, "abandoned"}
     consistent(conn)
 
@@ -304,3 +303,25 @@ def test_a_case_is_scored_with_the_tools_its_run_was_offered(world) -> None:
     world.learning.refine(distill=False)
     tool_blocks = [bool(r["tools"]) for r in world.backend.requests[-4:]]
     assert sorted(tool_blocks) == [False, False, True, True]
+
+
+def test_a_run_of_a_living_process_is_left_alone_until_it_dies(world) -> None:
+    import json
+    import time
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with world.conn:
+            world.conn.execute(
+                "INSERT INTO refinement_runs (started_at, status, report_json) "
+                "VALUES (?, 'running', ?)",
+                (time.time() - 3600, json.dumps({"pid": sleeper.pid})),
+            )
+        refiner = world.learning.refiner
+        assert refiner.recover() == 0  # an hour without a beat, but its process is alive
+        assert [r["status"] for r in refiner.runs()] == ["running"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert refiner.recover() == 1
+    assert [r["status"] for r in refiner.runs()] == ["interrupted"]
