@@ -158,7 +158,13 @@ class Agent:
         cancel: threading.Event | None = None,
     ) -> Trace:
         started = time.perf_counter()
-        tools = list(self.executor.registry)
+        # With a retriever the notes are searched before the first turn, so the model is not
+        # offered a search of its own: small models otherwise search instead of answering.
+        tools = [
+            t
+            for t in self.executor.registry
+            if not (self.retriever is not None and t.name in RETRIEVAL_TOOLS)
+        ]
         trace = Trace(
             question=question,
             model=self.backend.info.to_dict(),
@@ -247,7 +253,7 @@ class Agent:
                 return
             self._answer_from_correction(trace, recall.answer, on_text, emit)
             return
-        passages = self.retriever.retrieve(trace.question) if self.retriever else []
+        passages = self._retrieve(trace.question, history)
         built = self.builder.build(
             trace.question,
             tools=tools,
@@ -403,6 +409,20 @@ class Agent:
         trace.status = "budget_exhausted"
         trace.final_answer = _stopped_answer(self.max_steps, trace.steps)
 
+    def _retrieve(self, question: str, history: Sequence[Turn]) -> list[Passage]:
+        """Passages for ``question``; in a conversation also for it read with the question
+        before (a follow-up such as "how often do I feed it?" names nothing by itself)."""
+        if self.retriever is None:
+            return []
+        found = self.retriever.retrieve(question)
+        if history:
+            known = {(p.source, p.text) for p in found}
+            for passage in self.retriever.retrieve(f"{history[-1].question} {question}"):
+                if (passage.source, passage.text) not in known:
+                    found.append(passage)
+                    known.add((passage.source, passage.text))
+        return found
+
     def _fit(self, trace: Trace, messages: list[Message], specs: Any) -> None:
         """Make the prompt fit the context with room for the answer. Observations are cut as
         they come in; if the prompt still overflows, the longest earlier message is cut
@@ -517,6 +537,9 @@ class Agent:
         emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
         return outcome
 
+
+# Tools that search the notes: the retriever does that before the first turn.
+RETRIEVAL_TOOLS = frozenset({"search_knowledge"})
 
 EMPTY_ANSWER = (
     "I could not come up with an answer to that. Try asking it another way, or choose a "

@@ -85,49 +85,55 @@ def _call_id(index: int) -> str:
 
 
 class _Trigger:
-    """Holds back streamed text that may be the start of a tool call's trigger."""
+    """Watches a streamed reply for the start of a tool call, and holds back the text that
+    may still turn out to be one (so no call ever reaches the person as text).
 
-    def __init__(self, trigger: str, at_start: bool, on_text: TextCallback | None) -> None:
-        self.trigger = trigger
-        self.at_start = at_start
+    ``anywhere`` triggers count wherever they appear; ``at_start`` ones only when the reply
+    starts with them (small models often write a call as bare JSON, without its tags)."""
+
+    def __init__(
+        self, anywhere: Sequence[str], at_start: Sequence[str], on_text: TextCallback | None
+    ) -> None:
+        self.anywhere = tuple(anywhere)
+        self.at_start = tuple(at_start)
         self.on_text = on_text
         self.text = ""
         self.sent = 0
-        self.fired = -1  # index in text where the trigger starts
+        self.fired = -1  # index in text where the call starts
+        self.starting = bool(at_start)  # still at the start of the reply
 
     def feed(self, piece: str) -> bool:
-        """Add a piece; True when the trigger has just appeared."""
+        """Add a piece; True once a call has started."""
         self.text += piece
         if self.fired >= 0:
             return True
-        if self.at_start:
+        if self.starting:
             stripped = self.text.lstrip()
-            start = len(self.text) - len(stripped)
-            if stripped.startswith(self.trigger):
-                self.fired = start
+            lead = len(self.text) - len(stripped)
+            if any(stripped.startswith(t) for t in self.at_start + self.anywhere):
+                self.fired = lead
                 return True
-            if self.trigger.startswith(stripped):
-                return False  # could still become the trigger
-            self.at_start = False  # it did not start the reply: never a call
-            self._emit(len(self.text))
-            return False
-        found = self.text.find(self.trigger, max(0, self.sent - len(self.trigger)))
-        if found >= 0:
-            self.fired = found
-            self._emit(found)
-            return True
+            if any(t.startswith(stripped) for t in self.at_start):
+                return False  # could still become a call
+            self.starting = False
+        for trigger in self.anywhere:
+            found = self.text.find(trigger, max(0, self.sent - len(trigger)))
+            if found >= 0:
+                self.fired = found
+                self._emit(found)
+                return True
         keep = 0
-        for n in range(min(len(self.trigger) - 1, len(self.text)), 0, -1):
-            if self.text.endswith(self.trigger[:n]):
-                keep = n
-                break
+        for trigger in self.anywhere:
+            for n in range(min(len(trigger) - 1, len(self.text)), keep, -1):
+                if self.text.endswith(trigger[:n]):
+                    keep = n
+                    break
         self._emit(len(self.text) - keep)
         return False
 
     def flush(self) -> None:
-        if self.fired < 0 and not self.at_start:
-            self._emit(len(self.text))
-        elif self.fired < 0:  # the whole reply was a possible trigger start: it is the answer
+        """The reply ended without a call: the rest of it is the answer."""
+        if self.fired < 0:
             self._emit(len(self.text))
 
     def _emit(self, upto: int) -> None:
@@ -157,12 +163,14 @@ class NativeToolCalls:
     """Tool calls in the model's own format, written into the prompt by its chat template."""
 
     name: str
-    trigger: str  # what starts a call in the model's output
+    trigger: str  # what starts a call in the model's own format
     call_prefix: str  # what the constrained continuation starts from (after any text)
     at_start: bool  # the trigger counts only at the start of the reply
     wrap_list: bool  # the call is a JSON list of calls (Mistral)
     arguments_key: str = "arguments"
     closing: str = ""  # what closes the call in the canonical raw form
+    # Other ways a reply may start a call (bare or fenced JSON, as small models write it).
+    loose_starts: tuple[str, ...] = ()
 
     native = True
 
@@ -237,7 +245,11 @@ class NativeToolCalls:
     ) -> Reply:
         specs = self.specs(tools)
         stop = _Either(cancel)
-        watch = _Trigger(self.trigger, self.at_start, on_text)
+        watch = _Trigger(
+            () if self.at_start else (self.trigger,),
+            ((self.trigger,) if self.at_start else ()) + self.loose_starts,
+            on_text,
+        )
 
         def on_piece(piece: str) -> None:
             if watch.feed(piece):
@@ -256,6 +268,7 @@ class NativeToolCalls:
                 truncated=_truncated(first),
             )
         before = watch.text[: watch.fired]
+        before = before if before.strip() else ""
         if cancel is not None and cancel.is_set():
             return Reply(None, raw=watch.text, results=[first], cancelled=True)
         if not allow_tools or not tools:
@@ -430,6 +443,7 @@ ConversationProtocol = NativeToolCalls | DecideThenAnswer
 HERMES = NativeToolCalls(
     "hermes", trigger="<tool_call>", call_prefix="<tool_call>\n", at_start=False,
     wrap_list=False, closing="\n</tool_call>",
+    loose_starts=('{"name"', '```json\n{"name"', '```json\n{\n  "name"', '```\n{"name"'),
 )
 MISTRAL = NativeToolCalls(
     "mistral", trigger="[TOOL_CALLS]", call_prefix="[TOOL_CALLS]", at_start=False,

@@ -143,3 +143,30 @@ def test_no_prompt_holds_a_placeholder_a_model_could_copy() -> None:
     for name in ("system.txt", "passages.txt", "tools.txt", "facts.txt", "workflows.txt"):
         text = load_template(name)
         assert "<your" not in text and '"action"' not in text, name
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ['{"name": "greet", "arguments": {"name": "Ann"}}', '```json\n{"name": "greet"}\n```'],
+)
+def test_a_bare_json_call_is_taken_as_a_call_and_never_shown(reply: str) -> None:
+    # Small Qwen models often write the call without its <tool_call> tags: it is generated
+    # again under the schema, in the model's own format, and none of it is shown.
+    continued = '{"name": "greet", "arguments": {"name": "Ann"}}'
+    backend = ScriptedBackend([reply, continued])
+    seen: list[str] = []
+    result = HERMES.turn(backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
+                         allow_tools=True, on_text=seen.append)
+    assert "".join(seen) == ""
+    assert backend.requests[1]["prefix"] == "<tool_call>\n"
+    assert result.action is not None and result.action.arguments == {"name": "Ann"}
+    assert result.raw.startswith("<tool_call>\n{")
+
+
+def test_text_that_only_looks_like_a_call_at_first_is_shown_whole() -> None:
+    backend = ScriptedBackend(["{Braces} are fine here."])
+    seen: list[str] = []
+    reply = HERMES.turn(backend, [{"role": "user", "content": "x"}], [GREET], SETTINGS,
+                        allow_tools=True, on_text=seen.append)
+    assert "".join(seen) == "{Braces} are fine here."
+    assert reply.action is not None and reply.action.kind == FINAL

@@ -217,7 +217,7 @@ def test_history_and_passages_reach_the_prompt_in_order(store: TraceStore) -> No
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert backend.requests[0]["tools"]  # tool specs go through the template, before it all
     assert messages[-1]["content"].endswith("What does the cat eat?")
-    assert "[1] notes/cat.md#Food" in messages[-1]["content"]
+    assert "--- notes/cat.md#Food\nThe cat eats fish." in messages[-1]["content"]
     assert trace.extra["sources"][0]["source"] == "notes/cat.md#Food"
     assert trace.steps[0].messages == messages  # the exact messages are recorded
 
@@ -285,3 +285,31 @@ def test_an_empty_answer_becomes_a_plain_sentence(store: TraceStore) -> None:
     trace = make_agent(backend, store).run("?")
     assert trace.final_answer and "could not come up with an answer" in trace.final_answer
     assert trace.extra["empty_answer"] is True
+
+
+def test_with_a_retriever_the_model_is_not_offered_its_own_search(store: TraceStore) -> None:
+    class NoPassages:
+        def retrieve(self, question: str) -> list[Passage]:
+            return []
+
+    search = Tool("search_knowledge", "Search.", {"type": "object", "properties": {}},
+                  Risk.READ, lambda: "")
+    backend = ScriptedBackend([final("ok")])
+    make_agent(backend, store, tools=[add_tool(), search], retriever=NoPassages()).run("q")
+    assert [t["function"]["name"] for t in backend.requests[0]["tools"]] == ["add"]
+
+
+def test_a_follow_up_is_searched_with_the_question_before_it(store: TraceStore) -> None:
+    asked: list[str] = []
+
+    class Recorder:
+        def retrieve(self, question: str) -> list[Passage]:
+            asked.append(question)
+            return [Passage("bread.md", "Fed on Tuesdays.")] if "starter" in question else []
+
+    backend = ScriptedBackend([final("On Tuesdays.")])
+    trace = make_agent(backend, store, retriever=Recorder()).run(
+        "How often do I feed it?", history=[Turn("What is my starter called?", "Clint.")]
+    )
+    assert asked == ["How often do I feed it?", "What is my starter called? How often do I feed it?"]
+    assert trace.extra["sources"][0]["source"] == "bread.md"

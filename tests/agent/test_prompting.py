@@ -35,7 +35,7 @@ def test_passages_over_budget_are_dropped_and_reported() -> None:
     built = PromptBuilder(count_tokens=words, retrieval_budget=120).build("q", passages=passages)
     assert len(built.passages) == 2
     assert built.dropped_passages == [2, 3, 4]
-    assert "[2] doc1.md" in built.messages[-1]["content"]
+    assert "--- doc1.md" in built.messages[-1]["content"]
 
 
 def test_prompt_version_is_the_hash_of_the_system_prompt() -> None:
