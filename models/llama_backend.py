@@ -215,10 +215,14 @@ class LlamaCppBackend:
         import llama_cpp
         from llama_cpp import LlamaGrammar
 
+        from models.json_grammar import json_schema_grammar
+
         key = json.dumps(grammar_safe(schema), sort_keys=True)
         if key not in self._grammars:
             try:
-                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+                # Not LlamaGrammar.from_json_schema: its strings take raw newlines (not JSON).
+                gbnf = json_schema_grammar(json.loads(key))
+                grammar = LlamaGrammar.from_string(gbnf, verbose=False)
             except (ValueError, RecursionError) as exc:
                 raise UnsupportedSchemaError(
                     f"Cannot turn this JSON Schema into a grammar: {exc}"

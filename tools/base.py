@@ -63,6 +63,9 @@ class Tool:
     preview: Callable[[dict[str, Any]], str] | None = field(default=None, compare=False, repr=False)
     always_ask: bool = False
     timeout_s: float | None = None
+    # What the tool can reach on this machine, for the person asked to approve a call (the
+    # model gets the short ``description``): e.g. run_python's sandbox, or the lack of one.
+    confinement: str = ""
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI-style function spec the model sees."""
@@ -99,6 +102,7 @@ class Tool:
             "risk": str(self.risk),
             "parameters": self.parameters,
             "always_ask": self.always_ask,
+            "confinement": self.confinement,
         }
 
 

@@ -218,7 +218,7 @@ class ToolExecutor:
             preview = f"(no preview: {exc})"
         request = ConfirmationRequest(
             tool=tool.name,
-            description=tool.description,
+            description=f"{tool.description} {tool.confinement}".strip(),
             risk=str(tool.risk),
             arguments=arguments,
             reason=decision.reason,

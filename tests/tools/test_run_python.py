@@ -252,8 +252,9 @@ def test_the_confirmation_says_what_the_code_can_touch(workspace, memory) -> Non
     confirmer = ScriptedConfirmationHandler(["deny"])
     workspace.executor(memory, confirmer).call("run_python", {"code": "print(1)"})
     shown = confirmer.requests[0].description
+    assert shown.startswith("Run a short Python 3 program") and "\n" not in shown
     if find_sandbox() is not None:
-        assert "sandbox" in shown and "NO SANDBOX" not in shown
+        assert "In a sandbox" in shown and "NO SANDBOX" not in shown
         for promise in ("read only", "write only in an empty temporary folder", "no network"):
             assert promise in shown
         assert "cannot see your files, your environment or other programs" in shown

@@ -203,7 +203,7 @@ def _read_capped(path: Path, cap: int) -> tuple[str, int]:
 def _wait_unreaped(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     """Wait until the child exits, without reaping it: while it is a zombie its PID (the
     number of its process group) cannot be given to another process we would then kill."""
-    if os.name != "posix":
+    if not hasattr(os, "waitid"):  # Windows, macOS: wait (and reap) as usual
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -263,17 +263,15 @@ class PythonRunner:
         limits = f"{self.timeout_s:g} s, {self.memory_mb} MB memory, {MAX_PROCESSES} processes"
         if self.sandboxed:
             return (
-                "Run a short Python 3 program in a sandbox and return its printed output. It "
-                "can read only the system's programs and libraries and Python's own files; it "
-                f"can write only in an empty temporary folder (up to {SANDBOX_FILES_MB} MB, "
-                "deleted afterwards); it cannot see your files, your environment or other "
-                f"programs, and has no network. Limits: {limits}. You approve every run."
+                "In a sandbox: the code can read only the system's programs and libraries and "
+                "Python's own files; it can write only in an empty temporary folder (up to "
+                f"{SANDBOX_FILES_MB} MB, deleted afterwards); it cannot see your files, your "
+                f"environment or other programs, and has no network. Limits: {limits}."
             )
         return (
-            "Run a short Python 3 program in a separate process and return its printed output. "
-            "NO SANDBOX on this machine (install bubblewrap for one): it starts in an empty "
-            "temporary folder with no secrets in its environment, but it can read and change "
-            f"any file you can and use the network. Limits: {limits}. You approve every run."
+            "NO SANDBOX on this machine (install bubblewrap for one): the code starts in an "
+            "empty temporary folder with no secrets in its environment, but it can read and "
+            f"change any file you can and use the network. Limits: {limits}."
         )
 
     def _command(self, workdir: Path) -> list[str]:
@@ -364,7 +362,11 @@ def make_run_python(
     )
     return Tool(
         name="run_python",
-        description=runner.describe(),
+        description=(
+            f"Run a short Python 3 program and return its printed output ({timeout_s:g} s, "
+            f"{memory_mb} MB). The user approves every run."
+        ),
+        confinement=runner.describe(),
         parameters={
             "type": "object",
             "properties": {"code": {"type": "string", "minLength": 1}},
