@@ -131,6 +131,7 @@ class Services:
         on_batch: Callable[..., None] | None = None,
         on_status: Callable[[str, str], None] | None = None,
         on_error: Callable[..., None] | None = None,
+        reconcile_on_start: bool = True,
     ) -> FolderWatcher:
         """Keep the knowledge base fresh while the app runs: a watchdog observer on every
         watched folder (changes are noted, settled, ingested as a batch), a reconcile scan at
@@ -146,6 +147,7 @@ class Services:
                 on_batch=on_batch,
                 on_status=on_status,
                 on_error=on_error,
+                reconcile_on_start=reconcile_on_start,
             )
             watcher.start()
             scheduler = BackgroundScheduler(daemon=True)

@@ -143,19 +143,23 @@ class Jackdaw(QObject):
             return
         self.tasks.run(self._watch_now, name="watch folders")
 
-    def _watch_now(self) -> Any:
+    def _watch_now(self, reconcile: bool = True) -> Any:
         """Start watching (idempotent); called in a worker. Also used by the Knowledge page
-        when a folder is added while nothing is watched yet."""
+        when a folder is added while nothing is watched yet (it then indexes itself)."""
 
         def on_batch(paths: list[str], result: Any) -> None:
-            self.watched_batch.emit(f"Index: updated {len(paths)} file(s)")
+            changed = result.added + result.updated + result.renamed + result.deleted
+            if changed:  # a batch that changed nothing says nothing
+                self.watched_batch.emit(f"Index: updated {changed} file(s)")
 
         def on_status(folder: str, status: str) -> None:
             self.watched_batch.emit(f"Index: {os.path.basename(folder)} {status}")
 
         if self._closed:
             return None
-        return self.services.start_watching(on_batch=on_batch, on_status=on_status)
+        return self.services.start_watching(
+            on_batch=on_batch, on_status=on_status, reconcile_on_start=reconcile
+        )
 
     def _watched_batch(self, text: str) -> None:
         self.window.index_label.setText(text)

@@ -150,13 +150,15 @@ class FolderWatcher:
         emitters = list(getattr(observer, "emitters", ()))
         return bool(emitters) and all(e.is_alive() for e in emitters)
 
-    def add_folder(self, folder: str) -> None:
-        """Start watching a folder added while running (and index it)."""
+    def add_folder(self, folder: str, index: bool = True) -> None:
+        """Start watching a folder added while running, and index it (unless the caller
+        indexes it itself, with its own progress)."""
         with self._folders_lock:
             self._online[folder] = os.path.isdir(folder)
             if self._online[folder] and folder not in self._observers:
                 self._observe(folder)
-        self.note(folder, [folder])
+        if index:
+            self.note(folder, [folder])
 
     def remove_folder(self, folder: str) -> None:
         with self._folders_lock:

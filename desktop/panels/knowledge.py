@@ -384,14 +384,16 @@ class KnowledgeController(QObject):
             seams.remember_watched_folders(self.services, [f.path for f in kb.folders()])
             watcher = getattr(self.services, "watcher", None)
             if watcher is not None:  # the app watches already: observe the new folder too
-                watcher.add_folder(folder)
-            elif self.start_watching is not None:  # nothing watched yet: start now
-                self.start_watching()
-            return folder
+                watcher.add_folder(folder, index=False)  # indexed below, with progress
+                return folder, False
+            if self.start_watching is not None:  # nothing watched yet: start now
+                self.start_watching(reconcile=False)  # the run below is the start-up scan
+                return folder, True
+            return folder, False
 
-        def added(folder: str) -> None:
-            self.index([folder])
-            self.refresh()
+        def added(result: tuple[str, bool]) -> None:
+            folder, started = result
+            self.index(None if started else [folder])
 
         self.tasks.run(work, on_done=added, on_error=self._failed, serial=True)
 
@@ -483,6 +485,8 @@ class KnowledgeController(QObject):
         self.indexing = set()
         self._resume.set()
         self.page.show_progress(None)
+        if self.folders:  # no folder is "indexing" any more, before the refresh comes back
+            self.page.set_folders(self.folders, self.indexing, *self._watch_state())
 
     def set_paused(self, paused: bool) -> None:
         if paused:
