@@ -364,9 +364,11 @@ def test_without_a_tokenize_endpoint_counts_are_estimated_and_said_once(
         backend = OpenAICompatibleBackend(server.url)
         with caplog.at_level("WARNING", logger="jackdaw.models"):
             counts = [backend.count_tokens(t) for t in ("hello there", "", "x" * 350, "é" * 7)]
+            prompt = backend.count_prompt_tokens([{"role": "user", "content": "x" * 600}])
         backend.close()
     assert backend.token_counts_estimated
-    assert counts == [2, 0, 70, 14]  # a token per 5 letters, 2 for each non-ASCII character
+    assert counts == [2, 0, 59, 14]  # a token per 6 letters, 2 for each non-ASCII character
+    assert prompt == 100 * 1.25 + 4  # a whole prompt: a 25% margin, and the role markers
     assert len([r for r in caplog.records if "tokenize" in r.getMessage()]) == 1
     probes = [r for r in server.requests if "tokenize" in r["path"]]
     assert len(probes) == 3  # each known endpoint tried once, then never again
@@ -396,13 +398,23 @@ def test_ask_works_against_a_server_without_a_tokenize_endpoint() -> None:
 
 
 @pytest.mark.real_model
-def test_the_estimate_errs_high_for_english_code_and_json(smol) -> None:
+def test_estimates_are_close_and_whole_prompts_err_high(smol) -> None:
     from models.openai_backend import estimate_tokens
 
-    for text in (
+    texts = [
         json.dumps(action_schema([])),
         (ROOT / "models" / "openai_backend.py").read_text(),
         (ROOT / "README.md").read_text(),
-        "寒鸦是一种聪明的鸟，属于鸦科。",
-    ):
-        assert estimate_tokens(text) >= smol.count_tokens(text)
+        "寒鸦是一种聪明的鸟，属于鸦科。" * 10,
+    ]
+    with fake_server(FakeServer(tokenize=False)) as server:
+        backend = OpenAICompatibleBackend(server.url)
+        for text in texts:
+            real = smol.count_tokens(text)
+            assert 0.9 * real <= estimate_tokens(text) <= 1.15 * real  # blocks: close
+            messages = [
+                {"role": "system", "content": "You are Jackdaw."},
+                {"role": "user", "content": text},
+            ]
+            assert backend.count_prompt_tokens(messages) >= smol.count_prompt_tokens(messages)
+        backend.close()
