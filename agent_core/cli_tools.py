@@ -78,6 +78,8 @@ def cmd_tools_list(args: argparse.Namespace, services: ToolServices) -> int:
         params = ", ".join(f"{name}{'' if name in required else '?'}" for name in props)
         write_out(f"{tool['name']:<18} {tool['risk']:<8} ({params})\n")
         write_out(f"{'':<18} {tool['description']}\n")
+        if tool.get("confinement"):
+            write_out(f"{'':<18} {tool['confinement']}\n")
     return 0
 
 

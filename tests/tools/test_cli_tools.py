@@ -70,6 +70,7 @@ def test_tools_list(home: Path, cli) -> None:
     assert tools["calculator"]["parameters"]["required"] == ["expression"]
     text = cli("tools", "list")
     assert text.returncode == 0 and "run_python" in text.stdout and "execute" in text.stdout
+    assert "SANDBOX" in text.stdout.upper()  # what the code can touch on this machine
 
 
 def test_read_tool_runs_without_asking(home: Path, cli) -> None:
