@@ -99,9 +99,11 @@ _ETC_FILES = (
 
 
 def _python_dirs(python: str) -> list[str]:
-    """Where the interpreter's own files are: its prefix (a virtualenv), its base prefix."""
-    real = Path(python).resolve()
-    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(real.parent.parent)}
+    """Where the interpreter's own files are: its prefix (a virtualenv), its base prefix; for
+    the packaged app, the app's folder. Never a folder above them (that may be a home)."""
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    if getattr(sys, "frozen", False):  # the packaged app is the interpreter: its own folder
+        dirs.add(str(Path(python).resolve().parent))
     covered = tuple(d + "/" for d in _SYSTEM_DIRS)
     return sorted(
         d
@@ -158,7 +160,8 @@ def find_sandbox(python: str = sys.executable) -> str | None:
     with tempfile.TemporaryDirectory(prefix="jackdaw-run-") as tmp:
         workdir = Path(tmp)
         (workdir / "main.py").write_text("", encoding="utf-8")
-        command = [*bubblewrap_command(bwrap, python, workdir), python, "-I", "main.py"]
+        # "-c": the packaged app is a Python only when started as `python -c` (jackdaw_main.py)
+        command = [*bubblewrap_command(bwrap, python, workdir), python, "-I", "-c", "pass"]
         try:
             done = subprocess.run(
                 command, env=minimal_env(workdir), capture_output=True, timeout=30, check=False
