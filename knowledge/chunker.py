@@ -38,7 +38,10 @@ WINDOW_CHARS = 32_768
 _SENTENCE_CHARS = frozenset(".!?。！？")
 _CLOSERS = frozenset("\"')]”’»")
 _CJK_STOPS = frozenset("。！？")
+_STOP_OR_CLOSER = _SENTENCE_CHARS | _CLOSERS
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
+LONG_RUN_CHARS = 100  # BERT's own tokenizer gives up on longer words ([UNK])
+_LONG_RUN = re.compile(r"\S{%d,}" % LONG_RUN_CHARS)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class Chunk:
     page: int | None
     start_char: int  # offsets into the document's extracted text (sections joined)
     end_char: int
-    token_count: int  # of ``embed_text``
+    # Tokens of ``embed_text``: exact, or for text made of long runs without a space an upper
+    # bound (see Chunker._count). Never more than the chunker's limit either way.
+    token_count: int
 
     @property
     def embed_text(self) -> str:
@@ -123,7 +128,8 @@ class Chunker:
         fixed = (
             self.count_tokens(embed_text(section.heading, "")) if section.heading else self.special
         )
-        budget = self.chunk_tokens - fixed
+        # Two tokens to spare: the bound for long runs (see _count) then fits as planned.
+        budget = self.chunk_tokens - fixed - 2
         if budget < self.chunk_tokens // 2:
             # A very long heading: give it no more than half the chunk.
             budget = self.chunk_tokens // 2
@@ -132,23 +138,48 @@ class Chunker:
                 checkpoint()
             spans = self._spans(text, w_start, w_end)
             if spans:
-                yield from self._pack(text, section.heading, spans, budget)
+                yield from self._pack(text, section.heading, spans, budget, fixed)
 
     def _spans(self, text: str, start: int, end: int) -> list[Span]:
+        """Token spans of ``text[start:end]``. A run of ``LONG_RUN_CHARS`` or more characters
+        without a space (a blob, a minified line) is not given to the tokenizer: a
+        WordPiece tokenizer costs tens of microseconds per character on such a run (it
+        tries every vocabulary length at every position), so the run is planned at one
+        token per character, a bound that holds for any tokenizer."""
+        spans: list[Span] = []
+        pos = start
+        for run in _LONG_RUN.finditer(text, start, end):
+            spans.extend(self._tokenized(text, pos, run.start()))
+            spans.extend((i, i + 1) for i in range(run.start(), run.end()))
+            pos = run.end()
+        spans.extend(self._tokenized(text, pos, end))
+        return spans
+
+    def _tokenized(self, text: str, start: int, end: int) -> list[Span]:
+        if start >= end:
+            return []
         window = text[start:end]
         if self.token_pieces is not None:
-            local = align(window, self.token_pieces(window))
-        else:
-            assert self._estimate is not None
-            local = self._estimate.spans(window)
-        return [(s + start, e + start) for s, e in local]
+            return align(window, self.token_pieces(window), offset=start)
+        assert self._estimate is not None
+        return [(s + start, e + start) for s, e in self._estimate.spans(window)]
+
+    def _count(self, heading: str, text: str, fixed: int) -> int:
+        """Tokens of the chunk: exact, except for text made of long runs, where the bound
+        ``fixed + UTF-8 bytes + 2`` is taken when it is within the limit (every tokenizer
+        llama.cpp has spends at most one token per byte) instead of the slow exact count."""
+        if _LONG_RUN.search(text):
+            bound = fixed + len(text.encode("utf-8", "surrogatepass")) + 2
+            if bound <= self.chunk_tokens:
+                return bound
+        return self.count_tokens(embed_text(heading, text))
 
     def _fits(self, heading: str, text: str, start: int, end: int) -> int | None:
         tokens = self.count_tokens(embed_text(heading, text[start:end]))
         return tokens if tokens <= self.chunk_tokens else None
 
     def _pack(
-        self, text: str, heading: str, spans: list[Span], budget: int
+        self, text: str, heading: str, spans: list[Span], budget: int, fixed: int
     ) -> Iterator[tuple[int, int, int]]:
         """Greedy chunks of at most ``budget`` tokens, cut at the best break near the end,
         each starting with an overlap tail of the previous one."""
@@ -162,7 +193,7 @@ class Chunker:
                 if start >= end:
                     tokens = 0
                     break
-                tokens = self.count_tokens(embed_text(heading, text[start:end]))
+                tokens = self._count(heading, text[start:end], fixed)
                 if tokens <= self.chunk_tokens or k - i == 1:
                     break
                 # The plan was an estimate: give back the excess (and a little) and recount.
@@ -182,17 +213,25 @@ class Chunker:
         """The end (exclusive token index) in ``(i + half, j]`` at the best break."""
         low = i + max(1, (j - i) // 2)
         sentence = word = 0
+        stops = _STOP_OR_CLOSER
         for k in range(j, low - 1, -1):
-            if k >= len(spans):
-                continue
-            prev_end, next_start = spans[k - 1][1], spans[k][0]
+            prev_start, prev_end = spans[k - 1]
+            next_start = spans[k][0]
             gap = next_start > prev_end
-            if gap and _PARAGRAPH.search(text, prev_end, next_start):
-                return k
-            if not sentence and _ends_sentence(text, spans[k - 1][0], prev_end, gap):
+            if gap:
+                if "\n" in text[prev_end:next_start] and _PARAGRAPH.search(
+                    text, prev_end, next_start
+                ):
+                    return k
+                if not word:
+                    word = k
+            if (
+                not sentence
+                and prev_end > prev_start
+                and text[prev_end - 1] in stops
+                and _ends_sentence(text, prev_start, prev_end, gap)
+            ):
                 sentence = k
-            if not word and gap:
-                word = k
         return sentence or word or j
 
     def _next_start(self, text: str, spans: list[Span], i: int, k: int) -> int:

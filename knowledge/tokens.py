@@ -70,11 +70,13 @@ def fold(text: str) -> tuple[str, list[int] | None]:
     return "".join(parts), back
 
 
-def align(text: str, pieces: Sequence[bytes]) -> list[Span]:
-    """Character span of each token of ``text`` (spans never go backwards; an unknown
-    token covers the rest of its word, a token holding part of a character covers nothing)."""
+def align(text: str, pieces: Sequence[bytes], offset: int = 0) -> list[Span]:
+    """Character span of each token of ``text``, plus ``offset`` (spans never go backwards;
+    an unknown token covers the rest of its word, a token holding part of a character
+    covers nothing)."""
     folded, back = fold(text)
     n = len(folded)
+    off = offset if back is None else 0  # added here, or after mapping back
     spans: list[Span] = []
     append = spans.append
     startswith = folded.startswith
@@ -103,12 +105,12 @@ def align(text: str, pieces: Sequence[bytes]) -> list[Span]:
             start = skip(folded, pos).end()  # type: ignore[union-attr]
             if not p:
                 if pending or piece:  # part of a character, or a piece that is only a space
-                    append((start, start))
+                    append((start + off, start + off))
                     continue
                 # An unknown token ([UNK]) stands for the rest of the word.
                 word = _WORD_END.match(folded, start)
                 end = word.end() if word else start
-                append((start, end))
+                append((start + off, end + off))
                 pos = end
                 continue
             if not startswith(p, start):
@@ -116,30 +118,30 @@ def align(text: str, pieces: Sequence[bytes]) -> list[Span]:
                 # Not found nearby: the tokenizer normalises differently; assume the piece
                 # covers as many characters as it has and carry on.
                 end = found + len(p) if found >= 0 else min(n, start + len(p))
-                append((start, end))
+                append((start + off, end + off))
                 pos = end
                 continue
         pos = start + len(p)
-        append((start, pos))
+        append((start + off, pos + off))
     if spans and pos < n and folded[pos:].strip():
         # Text the pieces did not account for (dropped characters at the end).
         tail = len(folded[pos:].rstrip()) + pos
-        spans[-1] = (spans[-1][0], tail)
-    if back is None:
-        return spans
-    return [_back(back, text, s, e) for s, e in spans]
+        spans[-1] = (spans[-1][0], tail + off)
+    if back is not None:
+        spans = [_back(back, text, s, e, offset) for s, e in spans]
+    return spans
 
 
-def _back(back: list[int], text: str, start: int, end: int) -> Span:
+def _back(back: list[int], text: str, start: int, end: int, offset: int) -> Span:
     n = len(back)
     s = back[start] if start < n else len(text)
     if end <= start:
-        return s, s
+        return s + offset, s + offset
     e = back[end - 1] + 1
     # Accents dropped by folding belong to the character before them.
     while e < len(text) and unicodedata.combining(text[e]):
         e += 1
-    return s, max(s, e)
+    return s + offset, max(s, e) + offset
 
 
 class EstimatedPieces:

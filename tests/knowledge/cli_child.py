@@ -1,6 +1,6 @@
 """``jackdaw index`` in a child process over the fake embedder, for the Ctrl-C tests.
 
-    python cli_child.py DB FOLDER [SECONDS_PER_EMBED_CALL]
+    python cli_child.py DB FOLDER [SECONDS_PER_EMBED_CALL | real:GGUF]
 
 Runs the real command handler (signals, progress on stderr, exit status); only the
 embedding model is the fake one, slowed down so that a run takes a while.
@@ -34,10 +34,15 @@ class SlowEmbedder(FakeEmbedder):
 
 def main() -> int:
     db, folder = sys.argv[1], sys.argv[2]
-    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.05
-    kb = open_knowledge_base(
-        Path(db), SlowEmbedder(delay), KnowledgeSettings(embed_batch=4, chunk_tokens=64)
-    )
+    model = sys.argv[3] if len(sys.argv) > 3 else "0.05"
+    if model.startswith("real:"):  # the benchmark: the real embedder, default settings
+        from models.llama_embedder import LlamaCppEmbedder
+
+        kb = open_knowledge_base(Path(db), LlamaCppEmbedder(model[5:]))
+    else:
+        kb = open_knowledge_base(
+            Path(db), SlowEmbedder(float(model)), KnowledgeSettings(embed_batch=4, chunk_tokens=64)
+        )
     config = Config()
     config.knowledge.watched_folders = [folder]
     services = SimpleNamespace(config=config, knowledge=kb, save_config=lambda: None)

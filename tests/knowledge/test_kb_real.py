@@ -98,7 +98,10 @@ def test_chunks_fit_the_real_tokenizer(
     assert len(rows) > 10
     for text, heading, tokens in rows:
         embedded = f"{heading}\n\n{text}" if heading else text
-        assert tokens == real_embedder.count_tokens(embedded) <= 256
+        # Exact, or an upper bound for text of long runs without a space (the "x" * 5000).
+        assert real_embedder.count_tokens(embedded) <= tokens <= 256
+        if " " in text:
+            assert tokens == real_embedder.count_tokens(embedded)
 
 
 def test_unchanged_and_renamed_files_embed_nothing(real_kb: KnowledgeBase, docs: Path) -> None:
