@@ -226,9 +226,7 @@ def cancel_on_interrupt() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-_STOP_SIGNALS = tuple(
-    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None
-)
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -300,7 +298,9 @@ def cmd_folders_list(args: argparse.Namespace, services: Any) -> int:
             if f["last_scan_at"]
             else "never"
         )
-        problems = f", {f['problems']} not indexed (jackdaw folders status)" if f["problems"] else ""
+        problems = (
+            f", {f['problems']} not indexed (jackdaw folders status)" if f["problems"] else ""
+        )
         sys.stdout.write(
             f"{safe_text(f['path'])}  [{f['status']}]  {f['documents']} files, "
             f"{f['chunks']} chunks, last scan {when}{problems}\n"

@@ -48,7 +48,22 @@ _WHERE = {
     },
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Document",
+    "FileProblem",
+    "FolderInfo",
+    "Hit",
+    "IndexState",
+    "IngestResult",
+    "KnowledgeBase",
+    "KnowledgeSettings",
+    "Progress",
+    "RebuildPlan",
+    "SearchFilters",
+    "SearchSettings",
+    "Status",
+    "open_knowledge_base",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -41,7 +41,7 @@ _CJK_STOPS = frozenset("。！？")
 _STOP_OR_CLOSER = _SENTENCE_CHARS | _CLOSERS
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n")
 LONG_RUN_CHARS = 100  # BERT's own tokenizer gives up on longer words ([UNK])
-_LONG_RUN = re.compile(r"\S{%d,}" % LONG_RUN_CHARS)
+_LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS},}}")
 
 
 @dataclass(frozen=True)

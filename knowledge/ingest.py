@@ -448,9 +448,9 @@ class Indexer:
         name = os.path.basename(entry.path)
         if self.settings.skip_generated and GENERATED_NAMES.search(name):
             return "minified or generated (by its name)"
-        if entry.size > self.settings.rules.max_file_bytes:
-            if self._type_of(entry.path) not in TRUNCATABLE_TYPES:
-                return self.settings.rules.size_reason(entry.size)
+        too_big = entry.size > self.settings.rules.max_file_bytes
+        if too_big and self._type_of(entry.path) not in TRUNCATABLE_TYPES:
+            return self.settings.rules.size_reason(entry.size)
         return None
 
     # -- one file ---------------------------------------------------------------------------
@@ -686,9 +686,7 @@ class Indexer:
             out = job.outcome
             # A failure that may pass (the model, not the file) is stored without the hash,
             # so the unchanged file is tried again next run.
-            record = self._record_of(
-                job, out.status, out.reason, None if out.retry else job.digest
-            )
+            record = self._record_of(job, out.status, out.reason, None if out.retry else job.digest)
             items.append((record, out.chunks, out.vectors))
         self.store.write_documents(items)
         for job in jobs:

@@ -400,7 +400,7 @@ class KnowledgeStore:
         self, items: Sequence[tuple[DocumentRecord, Sequence[Chunk], np.ndarray | None]]
     ) -> None:
         """:meth:`write_document` for several files in one transaction (small files)."""
-        for record, chunks, vectors in items:
+        for _, chunks, vectors in items:
             if chunks and (vectors is None or len(vectors) != len(chunks)):
                 raise ValueError("one vector per chunk is required")
         with self._write() as conn:

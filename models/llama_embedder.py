@@ -112,7 +112,8 @@ class LlamaCppEmbedder:
         lets a chunker tokenize once and cut by token positions."""
         with self._lock:
             llama = self._live()
-            ids = llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
+            data = text.encode("utf-8", "surrogatepass")
+            ids = llama.tokenize(data, add_bos=False, special=False)
             if self._pieces is None:
                 self._pieces = _piece_table(llama)
             table = self._pieces

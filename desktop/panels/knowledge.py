@@ -378,7 +378,7 @@ class KnowledgeController(QObject):
             self.index_state.emit("Index: idle")
 
     def add_folder(self, path: str) -> None:
-        def work() -> str:
+        def work() -> tuple[str, bool]:
             kb = self._kb()
             folder = kb.add_folder(path)
             seams.remember_watched_folders(self.services, [f.path for f in kb.folders()])

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from knowledge import KnowledgeSettings, open_knowledge_base
+from knowledge import open_knowledge_base
 from knowledge.chunker import Chunker
 from knowledge.parsers.base import Section
 from knowledge.watcher import FolderWatcher
@@ -41,10 +41,32 @@ from models.llama_embedder import LlamaCppEmbedder
 from models.minilm_gguf import default_embedding_gguf
 
 ROOT = Path(__file__).resolve().parents[2]
-WORDS = (
-    "garden kettle invoice river window budget meeting travel engine cable server folder "
-    "recipe flour oven planet winter summer battery network printer ticket museum market"
-).split()
+WORDS = [
+    "garden",
+    "kettle",
+    "invoice",
+    "river",
+    "window",
+    "budget",
+    "meeting",
+    "travel",
+    "engine",
+    "cable",
+    "server",
+    "folder",
+    "recipe",
+    "flour",
+    "oven",
+    "planet",
+    "winter",
+    "summer",
+    "battery",
+    "network",
+    "printer",
+    "ticket",
+    "museum",
+    "market",
+]
 
 
 def prose(rng: random.Random, mb: float) -> str:
@@ -64,15 +86,16 @@ def inputs(rng: random.Random, log_mb: float) -> dict[str, str]:
     n_log = int(log_mb * 1e6 / 60)
     return {
         "prose (3 MB)": prose(rng, 3),
-        "one 5 MB word": "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef0123456789+/")
-                                 for _ in range(5_000_000)),  # fmt: skip
+        "one 5 MB word": "".join(
+            rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef0123456789+/") for _ in range(5_000_000)
+        ),
         "minified JS, 3 MB line": js * (3_000_000 // len(js)),
         "one-line JSON, 3 MB": "["
-        + ",".join(json.dumps({"id": i, "name": f"item {i}", "tags": ["a", "b"]})
-                   for i in range(60_000)) + "]",  # fmt: skip
-        f"log lines, {log_mb:g} MB": "".join(
-            log.format(i, i % 300, i % 97) for i in range(n_log)
-        ),
+        + ",".join(
+            json.dumps({"id": i, "name": f"item {i}", "tags": ["a", "b"]}) for i in range(60_000)
+        )
+        + "]",
+        f"log lines, {log_mb:g} MB": "".join(log.format(i, i % 300, i % 97) for i in range(n_log)),
     }
 
 
@@ -244,8 +267,10 @@ def bench_ctrl_c(tmp: Path, model_path: Path, tries: int) -> None:
         code = proc.wait(timeout=60)
         latencies.append(time.perf_counter() - started)
         assert code == 130, code
-    print(f"   SIGINT -> exit: median {statistics.median(latencies):.2f} s, "
-          f"max {max(latencies):.2f} s over {tries} runs (target < 1 s); exit status 130")
+    print(
+        f"   SIGINT -> exit: median {statistics.median(latencies):.2f} s, "
+        f"max {max(latencies):.2f} s over {tries} runs (target < 1 s); exit status 130"
+    )
 
 
 def main() -> None:

@@ -22,7 +22,9 @@ def names(app: Any, query: str) -> list[str]:
 
 
 def test_a_folder_added_while_the_app_runs_is_watched_at_once(
-    qtbot: Any, make_app: Any, tmp_path: Path  # noqa: F811
+    qtbot: Any,
+    make_app: Any,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

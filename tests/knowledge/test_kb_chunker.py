@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import itertools
-import unicodedata
 import random
+import unicodedata
 
 import pytest
 
@@ -162,7 +162,7 @@ def fuzz_text(rng: random.Random) -> str:
         "x" * rng.randint(1, 400),
         "\x00\x07",
         "\u200b",
-        "{\"k\":[1,2]}",
+        '{"k":[1,2]}',
         "\n\n",
         "\n",
         "  ",
@@ -170,7 +170,9 @@ def fuzz_text(rng: random.Random) -> str:
         "straße",
         "a\u0301",
     ]
-    return "".join(rng.choice(pieces) + rng.choice(["", " ", "\n"]) for _ in range(rng.randint(1, 300)))
+    return "".join(
+        rng.choice(pieces) + rng.choice(["", " ", "\n"]) for _ in range(rng.randint(1, 300))
+    )
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -73,14 +73,14 @@ def test_following_links_out_is_a_choice(tmp_path: Path, docs: Path) -> None:
     kb.close()
 
 
-def test_pipes_and_credential_stores_are_skipped_with_a_reason(
-    tmp_path: Path, docs: Path
-) -> None:
+def test_pipes_and_credential_stores_are_skipped_with_a_reason(tmp_path: Path, docs: Path) -> None:
     os.mkfifo(docs / "pipe.txt")  # reading it would block forever
     write(docs / ".ssh" / "id_ed25519", "PRIVATE KEY")
     write(docs / ".netrc", "machine x password hunter2")
     write(docs / "note.txt", "an ordinary note")
-    kb = open_knowledge_base(tmp_path / "k.db", FakeEmbedder(), KnowledgeSettings(skip_hidden=False))
+    kb = open_knowledge_base(
+        tmp_path / "k.db", FakeEmbedder(), KnowledgeSettings(skip_hidden=False)
+    )
     kb.add_folder(docs)
     result = kb.index()
     status = status_of(kb)
@@ -155,7 +155,9 @@ def test_minified_and_encoded_content_is_skipped_with_a_reason(
     write(docs / "data.json", '{"id":12,"tags":["x","y"],"name":"value"},' * 400)
     write(docs / "blob.md", "# Image\n\n" + "QUJD" * 5000)
     write(docs / "app.min.css", "a{color:red}")
-    write(docs / "novel.txt", ("She walked along the shore, thinking of the sea. " * 80 + "\n") * 20)
+    write(
+        docs / "novel.txt", ("She walked along the shore, thinking of the sea. " * 80 + "\n") * 20
+    )
     write(docs / "tokyo.md", "東京は日本の首都です。" * 800)
     kb.index()
     status = status_of(kb)
@@ -230,13 +232,12 @@ class TickingEmbedder(FakeEmbedder):
 
 def long_note(n_paragraphs: int) -> str:
     return "\n\n".join(
-        f"Paragraph {i} tells of harbour {i} and the boats moored there." for i in range(n_paragraphs)
+        f"Paragraph {i} tells of harbour {i} and the boats moored there."
+        for i in range(n_paragraphs)
     )
 
 
-def test_the_time_budget_truncates_and_the_next_run_carries_on(
-    tmp_path: Path, docs: Path
-) -> None:
+def test_the_time_budget_truncates_and_the_next_run_carries_on(tmp_path: Path, docs: Path) -> None:
     clock = Clock()
     embedder = TickingEmbedder(clock)
     kb = open_knowledge_base(
@@ -270,9 +271,7 @@ def test_the_time_budget_truncates_and_the_next_run_carries_on(
     kb.close()
 
 
-def test_a_big_file_is_written_in_parts_and_a_cancel_keeps_them(
-    tmp_path: Path, docs: Path
-) -> None:
+def test_a_big_file_is_written_in_parts_and_a_cancel_keeps_them(tmp_path: Path, docs: Path) -> None:
     embedder = FakeEmbedder()
     kb = open_knowledge_base(
         tmp_path / "k.db", embedder, KnowledgeSettings(embed_batch=4, chunk_tokens=32)
@@ -322,14 +321,15 @@ def test_ligatures_are_normalised_at_parse_time(kb: KnowledgeBase, docs: Path) -
         "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'definition'"
     ).fetchone()[0]
     assert hits == 2
-    assert kb.store.conn.execute(
-        "SELECT count(*) FROM chunks WHERE heading = 'Full width'"
-    ).fetchone()[0] == 1
+    assert (
+        kb.store.conn.execute(
+            "SELECT count(*) FROM chunks WHERE heading = 'Full width'"
+        ).fetchone()[0]
+        == 1
+    )
 
 
-def test_failures_stay_on_record_until_the_file_changes(
-    kb: KnowledgeBase, docs: Path
-) -> None:
+def test_failures_stay_on_record_until_the_file_changes(kb: KnowledgeBase, docs: Path) -> None:
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n garbage" * 40)
     write(docs / "ok.txt", "fine")
     kb.index()
@@ -378,9 +378,7 @@ def test_a_run_whose_process_died_is_marked_interrupted(tmp_path: Path) -> None:
 # -- real-world PDFs (generated equivalents of py-pdf/sample-files' tricky ones) --------------
 
 
-def test_tricky_pdfs_each_get_a_status_without_a_crash_or_hang(
-    tmp_path: Path, docs: Path
-) -> None:
+def test_tricky_pdfs_each_get_a_status_without_a_crash_or_hang(tmp_path: Path, docs: Path) -> None:
     from tests.knowledge.pdfgen import (
         pdf_bytes,
         write_encrypted_pdf,
