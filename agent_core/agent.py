@@ -40,6 +40,7 @@ from agent_core.protocols import ConversationProtocol, protocol_for
 from agent_core.traces import Step, Trace, TraceStore
 from models.chat import ChatBackend, GenerationSettings, Message
 from models.errors import ContextTooSmallError
+from tools.base import Risk
 from tools.executor import ToolExecutor, ToolOutcome
 
 
@@ -403,7 +404,12 @@ class Agent:
                 return
 
             assert action.kind == CALL
-            if self._call_tool(trace, step, action, messages, calls_seen, emit, specs) is None:
+            outcome = self._call_tool(trace, step, action, messages, calls_seen, emit, specs)
+            # A repeated call, or a change to the world that went through (a note written):
+            # the next turn answers. Small models otherwise write the same thing again.
+            tool = self.executor.registry.get(action.tool)
+            changed = outcome is not None and outcome.status == "ok"
+            if outcome is None or (changed and tool is not None and tool.risk != Risk.READ):
                 must_answer = True
 
         trace.status = "budget_exhausted"
@@ -455,9 +461,7 @@ class Agent:
     def _observation_for_model(self, text: str, messages: list[Message], specs: Any) -> str:
         """``text`` cut to at most half of the room left in the context, with a marker."""
         room = (
-            self.backend.context_size
-            - self.answer_reserve
-            - self._prompt_tokens(messages, specs)
+            self.backend.context_size - self.answer_reserve - self._prompt_tokens(messages, specs)
         )
         budget = max(48, room // 2)
         if self.backend.count_tokens(text) <= budget:

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from agent_core import __version__
-from agent_core.cli_output import disk_full_message, for_terminal, is_disk_full, print_json
+from agent_core.agent import AgentEvent
+from agent_core.cli_output import (
+    disk_full_message,
+    for_terminal,
+    is_disk_full,
+    print_json,
+    write_out,
+)
+from agent_core.progress import step_line
 from agent_core.services import Services
 from agent_core.traces import Trace
 from models.errors import JackdawError
@@ -41,6 +49,7 @@ def trace_result(trace: Trace) -> dict[str, Any]:
     return {
         "answer": trace.final_answer,
         "status": trace.status,
+        "model_calls": trace.extra.get("model_calls", 0),
         "trace_id": trace.id,
         "conversation_id": trace.conversation_id,
         "steps": len(trace.steps),
@@ -95,22 +104,36 @@ def run_interruptibly(work: Callable[[threading.Event], Trace]) -> Trace:
 
 
 # -- commands -------------------------------------------------------------------------------
+def show_step(event: AgentEvent) -> None:
+    """A line on stderr for each step (searching, calling a tool, its result)."""
+    line = step_line(event)
+    if line:
+        sys.stderr.write(f"  · {for_terminal(line)}\n")
+        sys.stderr.flush()
+
+
 def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     session = services.session(args.conversation)
+    shown: list[str] = []
 
     def write(text: str) -> None:
-        sys.stdout.write(text)
+        shown.append(text)
+        sys.stdout.write(for_terminal(text))
         sys.stdout.flush()
 
     trace = run_interruptibly(
         lambda cancel: session.ask(
-            args.question, on_text=None if args.json else write, cancel=cancel
+            args.question,
+            on_text=None if args.json else write,
+            on_event=None if args.json else show_step,
+            cancel=cancel,
         )
     )
     if args.json:
         print_json(trace_result(trace))
     else:
-        if trace.status != "ok" or not trace.steps or trace.steps[-1].kind != "final":
+        finished = trace.status == "ok" and trace.steps and trace.steps[-1].kind == "final"
+        if not (finished and "".join(shown).strip()):
             write(f"{trace.final_answer or ''}")
         write("\n")
         print_sources(trace)
@@ -119,7 +142,7 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
 
 def print_sources(trace: Trace) -> None:
     for i, source in enumerate(trace.extra.get("sources", []), 1):
-        sys.stdout.write(f"  [{i}] {source['source']}\n")
+        sys.stdout.write(f"  [{i}] {for_terminal(source['source'])}\n")
 
 
 def cmd_chat(args: argparse.Namespace, services: Services) -> int:
@@ -144,25 +167,25 @@ def cmd_chat(args: argparse.Namespace, services: Services) -> int:
             continue
         if question in ("/quit", "/exit"):
             return 0
-        sys.stdout.write("jackdaw> ")
-        sys.stdout.flush()
         shown: list[str] = []
 
         def write(text: str, shown: list[str] = shown) -> None:
+            if not shown:
+                sys.stdout.write("jackdaw> ")
             shown.append(text)
-            sys.stdout.write(text)
+            sys.stdout.write(for_terminal(text))
             sys.stdout.flush()
 
         def work(cancel: threading.Event, q: str = question, w: Any = write) -> Trace:
-            return session.ask(q, on_text=w, cancel=cancel)
+            return session.ask(q, on_text=w, on_event=show_step, cancel=cancel)
 
         try:
             trace = run_interruptibly(work)
         except JackdawError as exc:
-            sys.stderr.write(f"\nerror: {exc}\n")
+            sys.stderr.write(f"\nerror: {for_terminal(redact_text(str(exc)))}\n")
             continue
-        if not shown and trace.final_answer:
-            sys.stdout.write(trace.final_answer)
+        if not "".join(shown).strip() and trace.final_answer:
+            sys.stdout.write(("" if shown else "jackdaw> ") + for_terminal(trace.final_answer))
         sys.stdout.write("\n")
         print_sources(trace)
 
@@ -174,7 +197,7 @@ def cmd_traces_list(args: argparse.Namespace, services: Services) -> int:
         return 0
     for row in rows:
         question = row["question"].replace("\n", " ")[:60]
-        sys.stdout.write(f"{row['id']}  {row['status']:<16} {row['steps']} steps  {question}\n")
+        write_out(f"{row['id']}  {row['status']:<16} {row['steps']} steps  {question}\n")
     if not rows:
         sys.stderr.write('No runs recorded yet. Ask something: jackdaw ask "..."\n')
     return 0
@@ -185,7 +208,7 @@ def cmd_traces_show(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json(trace.to_dict())
         return 0
-    out = sys.stdout.write
+    out = write_out
     out(f"trace {trace.id}  {trace.status}  model {trace.model.get('name')}\n")
     out(f"question: {trace.question}\n")
     out(f"prompt version {trace.prompt_version}, blocks {trace.prompt_blocks}\n")
@@ -216,7 +239,7 @@ def cmd_models_info(args: argparse.Namespace, services: Services) -> int:
         print_json(info.to_dict())
     else:
         for key, value in info.to_dict().items():
-            sys.stdout.write(f"{key:>15}: {value}\n")
+            write_out(f"{key:>15}: {value}\n")
     return 0
 
 

@@ -255,7 +255,15 @@ class NativeToolCalls:
             if watch.feed(piece):
                 stop.set()
 
-        first = backend.chat(messages, settings, on_text=on_piece, cancel=stop, tools=specs)
+        # A turn that may only answer is held to plain text (where the backend can).
+        first = backend.chat(
+            messages,
+            settings,
+            on_text=on_piece,
+            cancel=stop,
+            tools=specs,
+            text_only=bool(tools) and not allow_tools,
+        )
         if watch.fired < 0:
             watch.flush()
             text = _clean_answer(first.text)
@@ -441,22 +449,31 @@ class DecideThenAnswer:
 ConversationProtocol = NativeToolCalls | DecideThenAnswer
 
 HERMES = NativeToolCalls(
-    "hermes", trigger="<tool_call>", call_prefix="<tool_call>\n", at_start=False,
-    wrap_list=False, closing="\n</tool_call>",
+    "hermes",
+    trigger="<tool_call>",
+    call_prefix="<tool_call>\n",
+    at_start=False,
+    wrap_list=False,
+    closing="\n</tool_call>",
     loose_starts=('{"name"', '```json\n{"name"', '```json\n{\n  "name"', '```\n{"name"'),
 )
 MISTRAL = NativeToolCalls(
-    "mistral", trigger="[TOOL_CALLS]", call_prefix="[TOOL_CALLS]", at_start=False,
+    "mistral",
+    trigger="[TOOL_CALLS]",
+    call_prefix="[TOOL_CALLS]",
+    at_start=False,
     wrap_list=True,
 )
 LLAMA3 = NativeToolCalls(
-    "llama3", trigger='{"', call_prefix="", at_start=True, wrap_list=False,
+    "llama3",
+    trigger='{"',
+    call_prefix="",
+    at_start=True,
+    wrap_list=False,
     arguments_key="parameters",
 )
 DECIDE = DecideThenAnswer()
-PROTOCOLS: dict[str, ConversationProtocol] = {
-    p.name: p for p in (HERMES, MISTRAL, LLAMA3, DECIDE)
-}
+PROTOCOLS: dict[str, ConversationProtocol] = {p.name: p for p in (HERMES, MISTRAL, LLAMA3, DECIDE)}
 
 
 def protocol_for(template: str, choice: str = "auto") -> ConversationProtocol:

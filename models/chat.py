@@ -68,7 +68,9 @@ class ChatBackend(Protocol):
     With ``response_schema`` the output is constrained to JSON matching that schema (a
     grammar), so it always parses. ``tools`` are OpenAI-shaped tool specs handed to the chat
     template (for templates that support tools). ``prefix`` is text the assistant's reply
-    already starts with: the output continues it (and does not repeat it).
+    already starts with: the output continues it (and does not repeat it). ``text_only``
+    holds the reply to plain text: it cannot start like JSON or markup (a tool call), where
+    the backend can enforce that.
     """
 
     @property
@@ -92,6 +94,7 @@ class ChatBackend(Protocol):
         cancel: threading.Event | None = None,
         tools: list[ToolSpec] | None = None,
         prefix: str = "",
+        text_only: bool = False,
     ) -> ChatResult: ...
 
     def count_tokens(self, text: str) -> int:

@@ -43,6 +43,10 @@ FALLBACK_TEMPLATE = (
 _cpu_fallback_noted = False
 
 
+# An answer that cannot start like a tool call (JSON, a tag, a code fence), for turns that may
+# only answer.
+TEXT_GRAMMAR = r"""root ::= [^{<`\[\x00-\x20] [^\x00]*"""
+
 # Bounds above this become repetitions llama.cpp's grammar parser cannot take.
 MAX_GRAMMAR_REPEAT = 1000
 _REPEAT_KEYS = ("maxLength", "minLength", "maxItems", "minItems")
@@ -217,7 +221,9 @@ class LlamaCppBackend:
 
         from models.json_grammar import json_schema_grammar
 
-        key = json.dumps(grammar_safe(schema), sort_keys=True)
+        # Properties keep their order: a call names its tool before its arguments, so the
+        # model chooses the tool first (sorted keys would put "arguments" first).
+        key = json.dumps(grammar_safe(schema))
         if key not in self._grammars:
             try:
                 # Not LlamaGrammar.from_json_schema: its strings take raw newlines (not JSON).
@@ -238,6 +244,14 @@ class LlamaCppBackend:
             self._grammars[key] = grammar
         return self._grammars[key]
 
+    def _text_grammar(self) -> Any:
+        """Plain text that does not start like a tool call (JSON, a tag, a code fence)."""
+        from llama_cpp import LlamaGrammar
+
+        if "text" not in self._grammars:
+            self._grammars["text"] = LlamaGrammar.from_string(TEXT_GRAMMAR, verbose=False)
+        return self._grammars["text"]
+
     def chat(
         self,
         messages: list[Message],
@@ -248,6 +262,7 @@ class LlamaCppBackend:
         cancel: threading.Event | None = None,
         tools: list[ToolSpec] | None = None,
         prefix: str = "",
+        text_only: bool = False,
     ) -> ChatResult:
         prompt, tokens, stop = self.format_prompt(messages, tools, prefix)
         room = self.context_size - len(tokens)
@@ -256,7 +271,12 @@ class LlamaCppBackend:
                 f"The prompt needs {len(tokens)} tokens but the model's context holds "
                 f"{self.context_size} (and the answer needs room too)."
             )
-        grammar = self._grammar(response_schema) if response_schema else None
+        if response_schema:
+            grammar = self._grammar(response_schema)
+        elif text_only:
+            grammar = self._text_grammar()
+        else:
+            grammar = None
         with self._lock:
             started = time.perf_counter()
             first_token_ms = 0.0

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from models.chat import ChatResult, GenerationSettings, Message, TextCallback
+from models.chat import ChatResult, GenerationSettings, Message, TextCallback, ToolSpec
 from models.errors import ContextTooSmallError, ServerError, ServerUnreachableError
 from models.gguf_info import ModelInfo
 from models.json_grammar import json_schema_grammar
@@ -183,7 +183,15 @@ class OpenAICompatibleBackend:
         )
         return estimate_tokens(text)
 
-    def count_prompt_tokens(self, messages: list[Message]) -> int:
+    @property
+    def chat_template(self) -> str:
+        """Unknown: the server applies it. The agent uses decide-then-answer here, which needs
+        nothing of the template (and no ``tools`` in requests)."""
+        return ""
+
+    def count_prompt_tokens(
+        self, messages: list[Message], tools: list[ToolSpec] | None = None
+    ) -> int:
         # Per message, the role markers of common chat templates cost about four tokens.
         # (An assistant message that calls a tool may have no content.)
         content = sum(self.count_tokens(str(m.get("content") or "")) for m in messages)
@@ -199,7 +207,15 @@ class OpenAICompatibleBackend:
         response_schema: dict[str, Any] | None = None,
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
+        tools: list[ToolSpec] | None = None,
+        prefix: str = "",
+        text_only: bool = False,
     ) -> ChatResult:
+        """``tools`` and ``text_only`` are not sent (the agent's decide-then-answer protocol
+        does not use them with a server); a ``prefix`` goes as a last assistant message,
+        which llama.cpp's server continues."""
+        if prefix:
+            messages = [*messages, {"role": "assistant", "content": prefix}]
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,

@@ -68,6 +68,7 @@ class ScriptedBackend:
         cancel: threading.Event | None = None,
         tools: list[ToolSpec] | None = None,
         prefix: str = "",
+        text_only: bool = False,
     ) -> ChatResult:
         self.requests.append(
             {
@@ -76,6 +77,7 @@ class ScriptedBackend:
                 "settings": settings,
                 "tools": tools,
                 "prefix": prefix,
+                "text_only": text_only,
             }
         )
         if prefix and self._pending is not None:

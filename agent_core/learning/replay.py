@@ -20,10 +20,10 @@ from typing import Any
 
 from agent_core.actions import ActionError, parse_action
 from agent_core.agent import PlannedCall
-from agent_core.protocols import PROTOCOLS
 from agent_core.learning import slots as slotting
 from agent_core.learning.checks import postcondition_failure, precondition_failure
 from agent_core.learning.experiences import Experience
+from agent_core.protocols import PROTOCOLS
 from agent_core.traces import Step, Trace
 from models.chat import ChatBackend, GenerationSettings, Message
 from tools.base import Risk
@@ -204,12 +204,17 @@ def replay_trace(
     report = ReplayReport(trace.id, mode)
     previous: Step | None = None
     for step in trace.steps:
-        if previous is not None and step.messages and previous.messages:
-            if not _follows(previous, step, bool(trace.extra.get("fitted"))):
-                why = "the recorded messages do not follow from the step before"
-                report.steps.append(StepReplay(step.idx, step.kind, DIVERGED, step.tool_name, why))
-                previous = step
-                continue
+        fitted = bool(trace.extra.get("fitted"))
+        if (
+            previous is not None
+            and step.messages
+            and previous.messages
+            and not _follows(previous, step, fitted)
+        ):
+            why = "the recorded messages do not follow from the step before"
+            report.steps.append(StepReplay(step.idx, step.kind, DIVERGED, step.tool_name, why))
+            previous = step
+            continue
         report.steps.append(_replay_step(step, trace, mode, executor, backend, allow_side_effects))
         previous = step
     return report

@@ -79,8 +79,14 @@ def test_old_json_actions_still_parse() -> None:
 def test_hermes_answer_streams_freely_in_one_call() -> None:
     backend = ScriptedBackend(["The capital of France is Paris."])
     seen: list[str] = []
-    reply = HERMES.turn(backend, [{"role": "user", "content": "?"}], [GREET], SETTINGS,
-                        allow_tools=True, on_text=seen.append)
+    reply = HERMES.turn(
+        backend,
+        [{"role": "user", "content": "?"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=True,
+        on_text=seen.append,
+    )
     assert reply.action is not None and reply.action.answer == "The capital of France is Paris."
     assert "".join(seen) == "The capital of France is Paris."
     assert len(backend.requests) == 1 and backend.requests[0]["schema"] is None
@@ -90,12 +96,18 @@ def test_hermes_answer_streams_freely_in_one_call() -> None:
 def test_hermes_call_is_continued_under_the_schema_and_never_shown() -> None:
     backend = ScriptedBackend([call("greet", name="Ann")])
     seen: list[str] = []
-    reply = HERMES.turn(backend, [{"role": "user", "content": "hi Ann"}], [GREET], SETTINGS,
-                        allow_tools=True, on_text=seen.append)
+    reply = HERMES.turn(
+        backend,
+        [{"role": "user", "content": "hi Ann"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=True,
+        on_text=seen.append,
+    )
     assert reply.action is not None
     assert (reply.action.tool, reply.action.arguments) == ("greet", {"name": "Ann"})
     assert "".join(seen) == ""  # nothing of the call reaches the person
-    first, second = backend.requests
+    _first, second = backend.requests
     assert second["prefix"].endswith("<tool_call>\n")
     assert second["schema"] == HERMES.call_schema([GREET])
     assert len(reply.results) == 2
@@ -103,24 +115,32 @@ def test_hermes_call_is_continued_under_the_schema_and_never_shown() -> None:
 
 def test_a_call_when_only_an_answer_is_allowed_is_a_mistake_fed_back() -> None:
     backend = ScriptedBackend([call("greet", name="Ann")])
-    reply = HERMES.turn(backend, [{"role": "user", "content": "x"}], [GREET], SETTINGS,
-                        allow_tools=False)
+    reply = HERMES.turn(
+        backend, [{"role": "user", "content": "x"}], [GREET], SETTINGS, allow_tools=False
+    )
     assert reply.action is None and "answer" in reply.error
 
 
 def test_stop_during_a_hermes_answer_cancels() -> None:
     cancel = threading.Event()
     backend = ScriptedBackend(["a long answer here"], cancel_after_chars=3)
-    reply = HERMES.turn(backend, [{"role": "user", "content": "x"}], [], SETTINGS,
-                        allow_tools=False, cancel=cancel)
+    reply = HERMES.turn(
+        backend, [{"role": "user", "content": "x"}], [], SETTINGS, allow_tools=False, cancel=cancel
+    )
     assert reply.cancelled and reply.action is None
 
 
 def test_decide_then_answer_makes_a_decision_then_streams_free_text() -> None:
     backend = ScriptedBackend(['{"tool": "none"}', "Hello Ann!"], chat_template="")
     seen: list[str] = []
-    reply = DECIDE.turn(backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
-                        allow_tools=True, on_text=seen.append)
+    reply = DECIDE.turn(
+        backend,
+        [{"role": "user", "content": "hi"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=True,
+        on_text=seen.append,
+    )
     assert reply.action is not None and reply.action.answer == "Hello Ann!"
     assert "".join(seen) == "Hello Ann!"
     decision, answer = backend.requests
@@ -131,8 +151,9 @@ def test_decide_then_answer_makes_a_decision_then_streams_free_text() -> None:
 
 def test_decide_calls_a_tool_from_its_decision() -> None:
     backend = ScriptedBackend(['{"tool": "greet", "arguments": {"name": "Bo"}}'], chat_template="")
-    reply = DECIDE.turn(backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
-                        allow_tools=True)
+    reply = DECIDE.turn(
+        backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS, allow_tools=True
+    )
     assert reply.action is not None and reply.action.tool == "greet"
     assert len(backend.requests) == 1
 
@@ -155,8 +176,14 @@ def test_a_bare_json_call_is_taken_as_a_call_and_never_shown(reply: str) -> None
     continued = '{"name": "greet", "arguments": {"name": "Ann"}}'
     backend = ScriptedBackend([reply, continued])
     seen: list[str] = []
-    result = HERMES.turn(backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
-                         allow_tools=True, on_text=seen.append)
+    result = HERMES.turn(
+        backend,
+        [{"role": "user", "content": "hi"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=True,
+        on_text=seen.append,
+    )
     assert "".join(seen) == ""
     assert backend.requests[1]["prefix"] == "<tool_call>\n"
     assert result.action is not None and result.action.arguments == {"name": "Ann"}
@@ -166,7 +193,13 @@ def test_a_bare_json_call_is_taken_as_a_call_and_never_shown(reply: str) -> None
 def test_text_that_only_looks_like_a_call_at_first_is_shown_whole() -> None:
     backend = ScriptedBackend(["{Braces} are fine here."])
     seen: list[str] = []
-    reply = HERMES.turn(backend, [{"role": "user", "content": "x"}], [GREET], SETTINGS,
-                        allow_tools=True, on_text=seen.append)
+    reply = HERMES.turn(
+        backend,
+        [{"role": "user", "content": "x"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=True,
+        on_text=seen.append,
+    )
     assert "".join(seen) == "{Braces} are fine here."
     assert reply.action is not None and reply.action.kind == FINAL

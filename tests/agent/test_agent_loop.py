@@ -85,7 +85,9 @@ def test_tool_call_then_answer(store: TraceStore) -> None:
     assert called["tool_calls"][0]["function"] == {"name": "add", "arguments": {"a": 2, "b": 3}}
     assert result == {"role": "tool", "name": "add", "tool_call_id": "call00000", "content": "5"}
     # The call itself was generated under the tool's schema.
-    jsonschema.validate({"name": "add", "arguments": {"a": 2, "b": 3}}, backend.requests[1]["schema"])
+    jsonschema.validate(
+        {"name": "add", "arguments": {"a": 2, "b": 3}}, backend.requests[1]["schema"]
+    )
     assert [e.kind for e in events if e.kind.startswith("tool")] == ["tool_call", "tool_result"]
 
 
@@ -229,8 +231,9 @@ def test_history_goes_back_as_plain_answers(store: TraceStore) -> None:
 
 
 def test_a_huge_tool_result_is_cut_visibly_and_the_prompt_fits(store: TraceStore) -> None:
-    big = Tool("dump", "Dump.", {"type": "object", "properties": {}}, Risk.READ,
-               lambda: "word " * 50_000)
+    big = Tool(
+        "dump", "Dump.", {"type": "object", "properties": {}}, Risk.READ, lambda: "word " * 50_000
+    )
     backend = ScriptedBackend([call("dump"), final("done")], context=2048)
     trace = make_agent(backend, store, tools=[big]).run("dump it")
     assert trace.final_answer == "done"
@@ -251,7 +254,10 @@ def test_a_short_question_never_overflows_a_small_context(store: TraceStore) -> 
     trace = agent.run("What is in my notes?", history=[Turn("q " * 300, "a " * 300)] * 5)
     assert trace.status == "ok"
     sent = backend.requests[0]["messages"]
-    assert backend.count_prompt_tokens(sent, backend.requests[0]["tools"]) <= 1024 - agent.answer_reserve
+    assert (
+        backend.count_prompt_tokens(sent, backend.requests[0]["tools"])
+        <= 1024 - agent.answer_reserve
+    )
 
 
 def test_retrieval_is_shown_as_a_step(store: TraceStore) -> None:
@@ -292,8 +298,9 @@ def test_with_a_retriever_the_model_is_not_offered_its_own_search(store: TraceSt
         def retrieve(self, question: str) -> list[Passage]:
             return []
 
-    search = Tool("search_knowledge", "Search.", {"type": "object", "properties": {}},
-                  Risk.READ, lambda: "")
+    search = Tool(
+        "search_knowledge", "Search.", {"type": "object", "properties": {}}, Risk.READ, lambda: ""
+    )
     backend = ScriptedBackend([final("ok")])
     make_agent(backend, store, tools=[add_tool(), search], retriever=NoPassages()).run("q")
     assert [t["function"]["name"] for t in backend.requests[0]["tools"]] == ["add"]
@@ -311,5 +318,38 @@ def test_a_follow_up_is_searched_with_the_question_before_it(store: TraceStore) 
     trace = make_agent(backend, store, retriever=Recorder()).run(
         "How often do I feed it?", history=[Turn("What is my starter called?", "Clint.")]
     )
-    assert asked == ["How often do I feed it?", "What is my starter called? How often do I feed it?"]
+    assert asked == [
+        "How often do I feed it?",
+        "What is my starter called? How often do I feed it?",
+    ]
     assert trace.extra["sources"][0]["source"] == "bread.md"
+
+
+def test_after_a_write_went_through_the_next_turn_answers(store: TraceStore) -> None:
+    written: list[str] = []
+    note = Tool(
+        "write_note",
+        "Write.",
+        {"type": "object", "properties": {"text": {"type": "string"}}},
+        Risk.WRITE,
+        lambda text: written.append(text) or "Saved.",
+    )
+
+    class Yes:
+        def confirm(self, request):
+            from tools.confirm import Answer
+
+            return Answer.allow_once()
+
+    backend = ScriptedBackend([call("write_note", text="milk"), final("Saved your note.")])
+    agent = Agent(
+        backend,
+        ToolExecutor(ToolRegistry([note]), confirmer=Yes()),
+        store,
+        PromptBuilder(count_tokens=backend.count_tokens),
+        GenerationSettings(),
+    )
+    trace = agent.run("note milk")
+    assert written == ["milk"] and trace.final_answer == "Saved your note."
+    assert "tool_call" not in trace.steps[-1].response_schema
+    assert backend.requests[-1]["text_only"] is True  # held to plain text

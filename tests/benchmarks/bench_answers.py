@@ -163,30 +163,66 @@ def tasks() -> list[Task]:
         ),
     ]
     out += [
-        Task("followup", "How often do I feed it?", has("Tuesday", "Friday", "twice"),
-             before=["What did I call my sourdough starter?"]),
-        Task("followup", "And what time does it leave?", has("07:15", "7:15"),
-             before=["What is our flight number to Lisbon?"]),
-        Task("followup", "What is her favourite flower?", has("peon"),
-             before=["When is my sister Mara's birthday?"]),
-        Task("followup", "And at the back?", has("2.2"),
-             before=["What is the front tyre pressure of my car?"]),
-        Task("followup", "Who serviced it?", has("Tom Reyes", "Reyes"),
-             before=["When was the boiler serviced?"]),
+        Task(
+            "followup",
+            "How often do I feed it?",
+            has("Tuesday", "Friday", "twice"),
+            before=["What did I call my sourdough starter?"],
+        ),
+        Task(
+            "followup",
+            "And what time does it leave?",
+            has("07:15", "7:15"),
+            before=["What is our flight number to Lisbon?"],
+        ),
+        Task(
+            "followup",
+            "What is her favourite flower?",
+            has("peon"),
+            before=["When is my sister Mara's birthday?"],
+        ),
+        Task(
+            "followup",
+            "And at the back?",
+            has("2.2"),
+            before=["What is the front tyre pressure of my car?"],
+        ),
+        Task(
+            "followup",
+            "Who serviced it?",
+            has("Tom Reyes", "Reyes"),
+            before=["When was the boiler serviced?"],
+        ),
     ]
     out += [
-        Task("correction", "What is the name of the project lead's dog?", has("Pepper"),
-             correct_first="The project lead's dog is called Pepper.",
-             then="What is the name of the project lead's dog?"),
-        Task("correction", "Where do I keep the spare bike lock key?", has("drawer"),
-             correct_first="The spare bike lock key is in the kitchen drawer.",
-             then="Where is the spare bike lock key kept?"),
-        Task("correction", "What is my locker number at the gym?", has("217"),
-             correct_first="Your gym locker number is 217.",
-             then="What's my gym locker number?"),
-        Task("correction", "Which plumber do we use?", has("Ana Duarte"),
-             correct_first="You use the plumber Ana Duarte.",
-             then="Which plumber do we use?"),
+        Task(
+            "correction",
+            "What is the name of the project lead's dog?",
+            has("Pepper"),
+            correct_first="The project lead's dog is called Pepper.",
+            then="What is the name of the project lead's dog?",
+        ),
+        Task(
+            "correction",
+            "Where do I keep the spare bike lock key?",
+            has("drawer"),
+            correct_first="The spare bike lock key is in the kitchen drawer.",
+            then="Where is the spare bike lock key kept?",
+        ),
+        Task(
+            "correction",
+            "What is my locker number at the gym?",
+            has("217"),
+            correct_first="Your gym locker number is 217.",
+            then="What's my gym locker number?",
+        ),
+        Task(
+            "correction",
+            "Which plumber do we use?",
+            has("Ana Duarte"),
+            correct_first="You use the plumber Ana Duarte.",
+            then="Which plumber do we use?",
+        ),
     ]
     return out
 
@@ -215,7 +251,9 @@ def leak_kind(answer: str | None) -> str | None:
 
 
 # -- the protocol before free-text answers, for the side-by-side figures ---------------------
-LEGACY_SYSTEM = """You are Jackdaw, a helpful assistant that runs on the user's own computer and answers from the user's own notes and files.
+LEGACY_SYSTEM = """\
+You are Jackdaw, a helpful assistant that runs on the user's own computer and answers from \
+the user's own notes and files.
 Be accurate and brief. If you do not know, say so. Never invent file names or sources.
 
 Every reply you give is one JSON object, in one of two forms:
@@ -236,7 +274,9 @@ class LegacyJSON:
         lines = ["Tools you can call:"]
         for t in tools:
             lines.append(f"- {t.name} ({t.risk.value}): {t.description}")
-            lines.append(f"  arguments (JSON Schema): {json.dumps(t.parameters, separators=(',', ':'))}")
+            lines.append(
+                f"  arguments (JSON Schema): {json.dumps(t.parameters, separators=(',', ':'))}"
+            )
         return "\n".join(lines)
 
     def specs(self, tools: Sequence[Tool]) -> None:
@@ -251,11 +291,20 @@ class LegacyJSON:
     def parse(self, raw: str) -> Action:
         return parse_action(raw)
 
-    def turn(self, backend: ChatBackend, messages: list[Message], tools: Sequence[Tool],
-             settings: GenerationSettings, *, allow_tools: bool, on_text: Any = None,
-             cancel: threading.Event | None = None) -> Reply:
-        result = backend.chat(messages, settings, response_schema=self.descriptor(tools, allow_tools),
-                              cancel=cancel)
+    def turn(
+        self,
+        backend: ChatBackend,
+        messages: list[Message],
+        tools: Sequence[Tool],
+        settings: GenerationSettings,
+        *,
+        allow_tools: bool,
+        on_text: Any = None,
+        cancel: threading.Event | None = None,
+    ) -> Reply:
+        result = backend.chat(
+            messages, settings, response_schema=self.descriptor(tools, allow_tools), cancel=cancel
+        )
         try:
             action = parse_action(result.text)
         except ValueError as exc:
@@ -264,13 +313,19 @@ class LegacyJSON:
             on_text(action.answer)  # it could only be shown once the JSON was complete
         return Reply(action, raw=result.text, results=[result])
 
-    def call_messages(self, raw: str, tool: str, arguments: Any, observation: str,
-                      index: int) -> list[Message]:
-        return [{"role": "assistant", "content": raw},
-                {"role": "user", "content": f"Result of {tool}:\n{observation}"}]
+    def call_messages(
+        self, raw: str, tool: str, arguments: Any, observation: str, index: int
+    ) -> list[Message]:
+        return [
+            {"role": "assistant", "content": raw},
+            {"role": "user", "content": f"Result of {tool}:\n{observation}"},
+        ]
 
     def mistake_messages(self, raw: str, error: str) -> list[Message]:
-        return [{"role": "assistant", "content": raw}, {"role": "user", "content": f"Error: {error}"}]
+        return [
+            {"role": "assistant", "content": raw},
+            {"role": "user", "content": f"Error: {error}"},
+        ]
 
 
 # -- running --------------------------------------------------------------------------------
@@ -335,8 +390,9 @@ def ask(agent: Agent, question: str, history: list[Turn]) -> tuple[Any, float | 
     return trace, (first[0] if first else None), time.perf_counter() - started
 
 
-def run_protocol(protocol_name: str, model: str | None, selected: list[Task], show: bool,
-                 workdir: Path) -> list[Outcome]:
+def run_protocol(
+    protocol_name: str, model: str | None, selected: list[Task], show: bool, workdir: Path
+) -> list[Outcome]:
     home = workdir / protocol_name
     notes = home / "my-notes"
     shutil.copytree(CORPUS, notes)
@@ -355,8 +411,11 @@ def run_protocol(protocol_name: str, model: str | None, selected: list[Task], sh
     try:
         t0 = time.perf_counter()
         services.knowledge.index()
-        print(f"[{protocol_name}] indexed the corpus in {time.perf_counter() - t0:.1f} s; "
-              f"model {services.chat_backend.info.name}", file=sys.stderr)
+        print(
+            f"[{protocol_name}] indexed the corpus in {time.perf_counter() - t0:.1f} s; "
+            f"model {services.chat_backend.info.name}",
+            file=sys.stderr,
+        )
         agent = make_agent(services, protocol_name)
         outcomes: list[Outcome] = []
         for task in selected:
@@ -376,17 +435,27 @@ def run_protocol(protocol_name: str, model: str | None, selected: list[Task], sh
                 written = list((home / "written").glob(f"*{stem}*"))
                 correct = correct and any(text in p.read_text(errors="replace") for p in written)
             outcome = Outcome(
-                task.category, question, answer, correct, leak_kind(answer),
-                int(trace.extra.get("model_calls", 0)), first, total, trace.status,
+                task.category,
+                question,
+                answer,
+                correct,
+                leak_kind(answer),
+                int(trace.extra.get("model_calls", 0)),
+                first,
+                total,
+                trace.status,
                 [s.tool_name for s in trace.steps if s.tool_name],
             )
             outcomes.append(outcome)
             if show:
                 mark = "ok " if correct else "BAD"
                 leak = f" LEAK:{outcome.leak}" if outcome.leak else ""
-                print(f"[{protocol_name}] {mark}{leak} {task.category:<10} {question}\n"
-                      f"      -> {answer[:160]!r}  ({outcome.model_calls} calls, {total:.1f} s,"
-                      f" tools {outcome.tools})", file=sys.stderr)
+                print(
+                    f"[{protocol_name}] {mark}{leak} {task.category:<10} {question}\n"
+                    f"      -> {answer[:160]!r}  ({outcome.model_calls} calls, {total:.1f} s,"
+                    f" tools {outcome.tools})",
+                    file=sys.stderr,
+                )
         return outcomes
     finally:
         services.close()
@@ -394,7 +463,7 @@ def run_protocol(protocol_name: str, model: str | None, selected: list[Task], sh
 
 def summarise(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
     table: dict[str, dict[str, Any]] = {}
-    categories = sorted({o.category for o in outcomes}) + ["all"]
+    categories = [*sorted({o.category for o in outcomes}), "all"]
     for category in categories:
         rows = [o for o in outcomes if category in ("all", o.category)]
         firsts = [o.first_visible_s for o in rows if o.first_visible_s is not None]
@@ -435,16 +504,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="jackdaw-bench-answers-") as tmp:
         for name in args.protocols.split(","):
             outcomes = run_protocol(name, args.model, selected, args.show, Path(tmp))
-            results[name] = {"summary": summarise(outcomes),
-                             "outcomes": [o.__dict__ for o in outcomes]}
-    print(f"{'protocol':<10} {'category':<11} {'tasks':>5} {'correct':>8} {'leaks':>6} "
-          f"{'calls':>6} {'first(s)':>9} {'total(s)':>9}")
+            results[name] = {
+                "summary": summarise(outcomes),
+                "outcomes": [o.__dict__ for o in outcomes],
+            }
+    print(
+        f"{'protocol':<10} {'category':<11} {'tasks':>5} {'correct':>8} {'leaks':>6} "
+        f"{'calls':>6} {'first(s)':>9} {'total(s)':>9}"
+    )
     for name, data in results.items():
         for category, row in data["summary"].items():
             first = row["median_first_visible_s"]
-            print(f"{name:<10} {category:<11} {row['tasks']:>5} {row['correct']:>8.2f} "
-                  f"{row['leaks']:>6} {row['median_model_calls']:>6} "
-                  f"{first if first is not None else '-':>9} {row['median_total_s']:>9}")
+            print(
+                f"{name:<10} {category:<11} {row['tasks']:>5} {row['correct']:>8.2f} "
+                f"{row['leaks']:>6} {row['median_model_calls']:>6} "
+                f"{first if first is not None else '-':>9} {row['median_total_s']:>9}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Sequence
@@ -100,6 +99,7 @@ class ExemplarBackend:
         cancel: threading.Event | None = None,
         tools: list[ToolSpec] | None = None,
         prefix: str = "",
+        text_only: bool = False,
     ) -> ChatResult:
         if self.fail_after is not None and len(self.requests) >= self.fail_after:
             raise RuntimeError("the model crashed")

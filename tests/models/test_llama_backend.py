@@ -135,3 +135,40 @@ def test_constrained_strings_never_hold_raw_newlines(smol, temperature: float) -
         json.loads(result.text)  # strict: a raw control character in a string fails here
     else:
         assert "\n" not in result.text.split('"poem"', 1)[-1].split('"', 1)[-1]
+
+
+def test_text_only_replies_cannot_start_a_tool_call(smol) -> None:
+    # Asked for JSON, a free reply would start with "{": held to text, it cannot.
+    messages = [{"role": "user", "content": 'Reply only with this JSON: {"name": "x"}'}]
+    free = smol.chat(messages, GREEDY)
+    held = smol.chat(messages, GREEDY, text_only=True)
+    assert held.text and held.text[0] not in "{<`[ \n"
+    assert free.finish_reason in ("stop", "length")
+
+
+def test_a_prefix_is_continued_not_repeated(smol) -> None:
+    messages = [{"role": "user", "content": "Count from one to five in words."}]
+    result = smol.chat(messages, GREEDY, prefix="One, two,")
+    assert result.prompt.endswith("One, two,")  # the reply continues the given start
+    assert result.prompt_tokens == len(smol.format_prompt(messages, None, "One, two,")[1])
+
+
+def test_tools_go_through_the_template_and_are_counted(smol) -> None:
+    from agent_core.protocols import tool_specs
+    from tools.builtins.calculator import make_calculator
+
+    specs = tool_specs([make_calculator()])
+    with_tools = smol.count_prompt_tokens(QUESTION, specs)
+    assert with_tools >= smol.count_prompt_tokens(QUESTION)
+
+
+def test_stop_acts_while_a_long_prompt_is_read(smol) -> None:
+    cancel = threading.Event()
+    long_prompt = [{"role": "user", "content": "lorem ipsum dolor sit amet " * 150}]
+    total = len(smol.format_prompt(long_prompt)[1])
+    threading.Timer(0.05, cancel.set).start()
+    result = smol.chat(long_prompt, GREEDY, cancel=cancel)
+    assert result.cancelled and result.completion_tokens == 0
+    # Stopped part-way through reading the prompt, at a slice boundary, not after it.
+    assert smol._llama.n_tokens < total - 1
+    assert smol.chat(QUESTION, GREEDY).finish_reason in ("stop", "length")  # the lane is free
