@@ -24,6 +24,7 @@ import numpy as np
 from agent_core.learning import slots as slotting
 from agent_core.learning.checks import Check, read_paths, result_type, sha256_file, sha256_text
 from agent_core.learning.errors import ExperienceNotFoundError
+from agent_core.learning.outcome import unverified_reason
 from agent_core.learning.similarity import QuestionEncoder, cosine, from_blob, to_blob
 from agent_core.learning.slots import Slot
 from agent_core.memory_db import transaction
@@ -32,6 +33,7 @@ from tools.base import ToolRegistry
 
 ACTIVE = "active"
 RETIRED = "retired"
+RETIRE_AFTER_FAILURES = 2  # an experience that failed this often is never offered again
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,13 @@ def workflow_text(template: str, steps: list[ScriptStep]) -> str:
     return "\n".join(lines)
 
 
-def inducible(trace: Trace) -> bool:
-    """A run worth learning a script from: it answered, called tools that worked, and the
+def inducible(trace: Trace, *, rated_up: bool = False) -> bool:
+    """A run worth learning a script from: it worked (the user rated it up, or it verifies:
+    :func:`agent_core.learning.outcome.unverified_reason`), called tools that worked, and the
     user did not have to refuse anything."""
     if trace.status != "ok" or not trace.final_answer or trace.extra.get("truncated"):
+        return False
+    if not rated_up and unverified_reason(trace) is not None:
         return False
     if trace.extra.get("correction"):
         return False  # answered from a correction, not from tools
@@ -167,9 +172,9 @@ def inducible(trace: Trace) -> bool:
     )
 
 
-def induce(trace: Trace, registry: ToolRegistry) -> Experience | None:
+def induce(trace: Trace, registry: ToolRegistry, *, rated_up: bool = False) -> Experience | None:
     """The experience a run teaches, or None when it teaches none."""
-    if not inducible(trace):
+    if not inducible(trace, rated_up=rated_up):
         return None
     calls = [
         s
@@ -391,12 +396,23 @@ class ExperienceStore:
                 "last_used_at = ? WHERE id = ?",
                 (time.time(), experience_id),
             )
+            self._retire_if_failed(experience_id)
 
-    def record_failure(self, experience_id: str) -> None:
+    def record_failure(self, experience_id: str) -> Experience:
+        """A run it taught or replayed went wrong (down-rated, corrected): one failure more;
+        at ``RETIRE_AFTER_FAILURES`` it is retired."""
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE experiences SET failures = failures + 1 WHERE id = ?", (experience_id,)
             )
+            self._retire_if_failed(experience_id)
+        return self.get(experience_id)
+
+    def _retire_if_failed(self, experience_id: str) -> None:
+        self.conn.execute(
+            "UPDATE experiences SET status = ? WHERE id = ? AND failures >= ?",
+            (RETIRED, experience_id, RETIRE_AFTER_FAILURES),
+        )
 
     def set_status(self, experience_id: str, status: str) -> None:
         with transaction(self.conn):

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent_core.config import LearningConfig
 from agent_core.learning.evaluation import Evaluator
-from agent_core.learning.experiences import RETIRED, Experience, ExperienceStore
+from agent_core.learning.errors import ExperienceNotFoundError
+from agent_core.learning.experiences import Experience, ExperienceStore
 from agent_core.learning.export import export_jsonl
 from agent_core.learning.feedback import Correction, FeedbackStore, Rating
 from agent_core.learning.forget import ForgetReport, Forgetter
@@ -24,7 +25,7 @@ from agent_core.learning.replay import LIVE, MODEL, ReplayReport, replay_trace
 from agent_core.learning.similarity import EmbedderSource, QuestionEncoder
 from agent_core.learning.versions import PromptVersion, PromptVersionStore
 from agent_core.prompting import PromptBuilder, SystemPrompt
-from agent_core.traces import TraceStore
+from agent_core.traces import Trace, TraceStore
 from models.chat import ChatBackend, GenerationSettings
 from tools.executor import ToolExecutor
 
@@ -127,30 +128,50 @@ class Learning:
 
     # -- feedback --------------------------------------------------------------------------------
     def rate(self, trace_id: str, up: bool, comment: str = "") -> Rating:
-        """Rate a run. Up: the run may teach an experience. Down: experiences it taught or
-        replayed count a failure (and one it alone taught is retired)."""
+        """Rate a run. Up: the run may teach an experience (even one that did not verify by
+        itself). Down: the experiences it taught or replayed are demoted (a failure each,
+        once per run; one that failed ``RETIRE_AFTER_FAILURES`` times is retired)."""
         trace = self.traces.get(trace_id)
+        already_unhappy = self._unhappy(trace.id)
         rating = self.feedback.rate(trace, up, comment)
         if up:
             if self._executor is not None:
-                self.memory.learn_from(trace, self._executor().registry)
-        else:
-            for experience_id in self.experiences.from_trace(trace.id):
-                experience = self.experiences.get(experience_id)
-                self.experiences.record_failure(experience_id)
-                if experience.sources == [trace.id]:
-                    self.experiences.set_status(experience_id, RETIRED)
-            replayed = trace.extra.get("replayed_from")
-            if replayed and replayed not in self.experiences.from_trace(trace.id):
-                self.experiences.record_failure(replayed)
+                self.memory.learn_from(trace, self._executor().registry, rated_up=True)
+        elif not already_unhappy:
+            self._demote(trace)
         return rating
 
     def correct(self, trace_id: str, answer: str, note: str = "") -> Correction:
-        """Correct a run's answer; the next similar question gets it at once."""
+        """Correct a run's answer; the next similar question gets it at once, and what the
+        run taught or replayed is demoted as for a down-rating."""
         trace = self.traces.get(trace_id)
-        return self.feedback.correct(
+        already_unhappy = self._unhappy(trace.id)
+        correction = self.feedback.correct(
             trace, answer, note, same_question=max(0.97, self.config.correction_strong_similarity)
         )
+        if not already_unhappy:
+            self._demote(trace)
+        return correction
+
+    def _unhappy(self, trace_id: str) -> bool:
+        """The user already said this run went wrong (a down-rating or a correction)."""
+        return any(not r.up for r in self.feedback.ratings(trace_id)) or bool(
+            self.feedback.corrections(history=True, trace_id=trace_id)
+        )
+
+    def _demote(self, trace: Trace) -> list[Experience]:
+        """One failure for each experience ``trace`` taught or replayed."""
+        ids = list(self.experiences.from_trace(trace.id))
+        replayed = trace.extra.get("replayed_from")
+        if replayed and replayed not in ids:
+            ids.append(replayed)
+        demoted = []
+        for experience_id in ids:
+            try:
+                demoted.append(self.experiences.record_failure(experience_id))
+            except ExperienceNotFoundError:
+                continue  # forgotten meanwhile
+        return demoted
 
     def corrections(self, *, history: bool = False) -> list[Correction]:
         return self.feedback.corrections(history=history)

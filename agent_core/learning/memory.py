@@ -13,7 +13,8 @@ Before a run it recalls, for the question:
   value copied from the task).
 
 After a run it updates the replayed experience's counters and learns a new experience from
-a successful run (``learn_experiences``).
+a run that worked (``learn_experiences``; :mod:`agent_core.learning.outcome`). No plan is
+replayed for a question with a correction.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agent_core.config import LearningConfig
 from agent_core.learning import slots as slotting
 from agent_core.learning.experiences import Experience, ExperienceStore, induce
 from agent_core.learning.feedback import FeedbackStore
+from agent_core.learning.outcome import verified
 from agent_core.learning.replay import ExperiencePlan
 from agent_core.learning.similarity import QuestionEncoder
 from agent_core.prompting import Guidance, Turn, VerifiedFact, render
@@ -150,7 +152,9 @@ class LearningMemory:
             return Recall(facts=facts, answer=best)
         similar = self.experiences.similar(question, vector, config.experience_similarity)
         calls: list[dict[str, Any]] = []  # model calls made here go on the trace
-        plan = self._plan(question, similar, executor, calls)
+        # A question whose answer the user corrected is answered from the correction, never
+        # by replaying a plan: the plan may be what produced the wrong answer.
+        plan = None if facts else self._plan(question, similar, executor, calls)
         guidance = [Guidance(e.task_template, e.workflow, e.id, round(s, 4)) for e, s in similar]
         if plan is not None:  # the workflow of the script being replayed comes first
             guidance.sort(key=lambda g: g.experience_id != plan.experience.id)
@@ -196,16 +200,19 @@ class LearningMemory:
             completed = replay.get("fell_back") is None and len(
                 replay.get("replayed_steps", [])
             ) == replay.get("script_steps")
-            success = trace.status == "ok" and completed
+            success = completed and verified(trace)
             self.experiences.record_use(replay["experience_id"], success)
             if success:
                 return  # the same script did it again: nothing new to learn
         if self.config.learn_experiences and trace.status == "ok" and self._registry is not None:
             self.learn_from(trace, self._registry)
 
-    def learn_from(self, trace: Trace, registry: ToolRegistry) -> Experience | None:
-        """Induce an experience from ``trace`` and store it (or merge it into its twin)."""
-        experience = induce(trace, registry)
+    def learn_from(
+        self, trace: Trace, registry: ToolRegistry, *, rated_up: bool = False
+    ) -> Experience | None:
+        """Induce an experience from ``trace`` and store it (or merge it into its twin):
+        from a run the user rated up, or one that verifies by itself (``outcome``)."""
+        experience = induce(trace, registry, rated_up=rated_up)
         if experience is None:
             return None
         stored, _ = self.experiences.add(
