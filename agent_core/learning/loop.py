@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_core.config import LearningConfig
-from agent_core.learning.evaluation import Evaluator
 from agent_core.learning.errors import ExperienceNotFoundError
+from agent_core.learning.evaluation import Evaluator
 from agent_core.learning.experiences import Experience, ExperienceStore
 from agent_core.learning.export import export_jsonl
 from agent_core.learning.feedback import Correction, FeedbackStore, Rating
