@@ -173,8 +173,10 @@ class Learning:
                 continue  # forgotten meanwhile
         return demoted
 
-    def corrections(self, *, history: bool = False) -> list[Correction]:
-        return self.feedback.corrections(history=history)
+    def corrections(
+        self, *, history: bool = False, trace_id: str | None = None
+    ) -> list[Correction]:
+        return self.feedback.corrections(history=history, trace_id=trace_id)
 
     def ratings(self, trace_id: str | None = None) -> list[Rating]:
         return self.feedback.ratings(trace_id)

@@ -41,6 +41,25 @@ def tokens_per_second(trace: Trace) -> float | None:
     return tokens / seconds if tokens and seconds > 0 else None
 
 
+def with_corrections(services: Any, turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each turn whose run the user corrected gets ``corrected``: the newest correction's
+    answer (the turn's ``answer`` stays the original). Workers only."""
+    engine = seams.learning_service(services)
+    if engine is None or not seams.has_capability(engine, "corrections"):
+        return turns
+    for turn in turns:
+        trace = turn.get("trace")
+        if trace is None:
+            continue
+        try:
+            found = engine.corrections(history=True, trace_id=trace.id)
+        except TypeError:  # an engine that cannot look them up by run
+            return turns
+        if found:
+            turn["corrected"] = found[-1].answer
+    return turns
+
+
 def markers_for(trace: Trace) -> list[tuple[str, str]]:
     """(label, tooltip) for answers that did not come from the model alone."""
     extra = trace.extra or {}
@@ -132,7 +151,9 @@ class ChatController(QObject):
         self.conversation_id = conversation_id
 
         def load() -> list[dict[str, Any]]:
-            return seams.conversation_turns(self.services, conversation_id)
+            return with_corrections(
+                self.services, seams.conversation_turns(self.services, conversation_id)
+            )
 
         self.tasks.run(load, on_done=lambda turns: self._show_turns(conversation_id, turns))
 
@@ -150,6 +171,9 @@ class ChatController(QObject):
                 self._decorate(card, trace)
             else:
                 card.set_feedback_enabled(False, "This answer's run was not found.")
+            if turn.get("corrected") is not None:
+                card.show_correction(turn["corrected"], turn["answer"])
+                card.add_marker("✓ Corrected", "You corrected this answer")
         self.last_question = turns[-1]["question"] if turns else None
         self._update_composer()
 
@@ -344,6 +368,7 @@ class ChatController(QObject):
             return feedback.correct(trace_id, answer, note)
 
         def saved(_: Any) -> None:
+            card.show_correction(answer)
             card.add_marker("✓ Corrected", "Your correction is saved and used from now on")
             card.set_status("Correction saved: Jackdaw will use it next time.", "ok")
 

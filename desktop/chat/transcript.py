@@ -77,6 +77,10 @@ class AnswerCard(QFrame):
         layout.addWidget(self.steps_label)
         self.body = MarkdownView()
         layout.addWidget(self.body)
+        # After a correction: the answer before it, folded away (show_correction).
+        self.original: str | None = None
+        self.original_toggle: QToolButton | None = None
+        self.original_label: QLabel | None = None
         self.status = muted_label()
         self.status.hide()
         layout.addWidget(self.status)
@@ -189,6 +193,44 @@ class AnswerCard(QFrame):
         self._text = text
         self._dirty = False
         self.body.set_markdown(text)
+
+    # -- a corrected answer ------------------------------------------------------------------
+    def show_correction(self, corrected: str, original: str | None = None) -> None:
+        """The body shows the user's corrected answer; the original is folded away below it,
+        struck through (both stay in the history)."""
+        original = self._text if original is None else original
+        self.set_text(corrected)
+        if self.original_toggle is None:
+            layout = self.layout()
+            assert isinstance(layout, QVBoxLayout)
+            at = layout.indexOf(self.body) + 1
+            self.original_toggle = QToolButton()
+            self.original_toggle.setProperty("role", "feedback")
+            self.original_toggle.setCheckable(True)
+            self.original_toggle.setToolTip("The answer before your correction")
+            self.original_toggle.toggled.connect(self._show_original)
+            self.original_label = QLabel()
+            self.original_label.setWordWrap(True)
+            self.original_label.setTextFormat(Qt.TextFormat.RichText)
+            self.original_label.setTextInteractionFlags(
+                Qt.TextInteractionFlag.TextSelectableByMouse
+            )
+            self.original_label.hide()
+            layout.insertWidget(at, self.original_toggle)
+            layout.insertWidget(at + 1, self.original_label)
+        assert self.original_label is not None
+        self.original = original
+        escaped = html.escape(original or "(no answer)").replace("\n", "<br>")
+        self.original_label.setText(f'<span style="color:#6b7280"><s>{escaped}</s></span>')
+        self.original_toggle.setChecked(False)
+        self._show_original(False)
+        self.original_toggle.show()  # added after the card was shown
+
+    def _show_original(self, shown: bool) -> None:
+        if self.original_toggle is None or self.original_label is None:
+            return
+        self.original_toggle.setText(f"{'▾' if shown else '▸'} Original answer (corrected)")
+        self.original_label.setVisible(shown)
 
     # -- when the answer is complete ---------------------------------------------------------
     def set_sources(self, sources: list[dict[str, Any]]) -> None:

@@ -82,6 +82,48 @@ def test_rate_and_correct_are_stored_by_the_learning_engine(qtbot, make_app) -> 
     assert page.runs.runs.rowCount() == 1
 
 
+def test_a_corrected_answer_shows_the_correction_and_folds_the_original(qtbot, make_app) -> None:
+    app = make_app(
+        [final("The capital of Australia is Sydney.")], extra={"embedder": FakeEmbedder()}
+    )
+    send(qtbot, app, "What is the capital of Australia?")
+    wait_answer(qtbot, app)
+    card = last_card(app)
+    card.add_step("searched the notes")  # the steps row stays where it is
+    dialog = app.chat.ask_correction(card, "What is the capital of Australia?")
+    dialog.answer.setPlainText("The capital of Australia is Canberra.")
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: "Correction saved" in card.status.text(), timeout=10_000)
+
+    # The body is the corrected answer; the original is folded away, struck through.
+    assert card.text() == "The capital of Australia is Canberra."
+    assert "Canberra" in card.body.toPlainText() and "Sydney" not in card.body.toPlainText()
+    assert card.original == "The capital of Australia is Sydney."
+    assert card.original_toggle.isVisible() and not card.original_label.isVisible()
+    assert "Original answer" in card.original_toggle.text()
+    qtbot.mouseClick(card.original_toggle, Qt.MouseButton.LeftButton)
+    assert card.original_label.isVisible()
+    assert "<s>The capital of Australia is Sydney.</s>" in card.original_label.text()
+    layout = card.layout()
+    assert layout.indexOf(card.steps_toggle) < layout.indexOf(card.body)
+    assert layout.indexOf(card.body) < layout.indexOf(card.original_toggle)
+    # Copy and a second correction start from the corrected answer.
+    assert app.chat.ask_correction(card, "q").answer.toPlainText() == card.text()
+
+    # Reopened from the history: the corrected answer again, the original kept and folded.
+    conversation_id = app.chat.conversation_id
+    app.chat.new_conversation()
+    app.chat.open_conversation(conversation_id)
+    qtbot.waitUntil(lambda: len(app.window.chat.transcript.cards()) == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: last_card(app).original is not None, timeout=10_000)
+    again = last_card(app)
+    assert again.text() == "The capital of Australia is Canberra."
+    assert again.original == "The capital of Australia is Sydney."
+    assert not again.original_label.isVisible()
+    markers = [again.markers.itemAt(i).widget().text() for i in range(again.markers.count() - 1)]
+    assert "✓ Corrected" in markers
+
+
 def test_without_a_learning_engine_feedback_is_disabled_with_a_reason(
     qtbot, make_app, monkeypatch
 ) -> None:
