@@ -363,18 +363,19 @@ class KnowledgeStore:
             return [Document.from_row(r) for r in self.conn.execute(sql + " ORDER BY path", args)]
 
     def known_vectors(self, text_hashes: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
-        """Vectors already computed for these chunk texts (by any document)."""
+        """Vectors already computed for these chunk texts (by any document).
+
+        One row per text (``LIMIT 1``): 20,000 files with the same text must not make each
+        look-up read every copy (quadratic)."""
         wanted = list(dict.fromkeys(text_hashes))
         found: dict[str, np.ndarray] = {}
         with self.lock:
-            for i in range(0, len(wanted), _BATCH):
-                part = wanted[i : i + _BATCH]
-                marks = ",".join("?" * len(part))
-                for row in self.conn.execute(
-                    f"SELECT text_hash, embedding FROM chunks WHERE text_hash IN ({marks})", part
-                ):
-                    if row[0] not in found:
-                        found[row[0]] = from_blobs([row[1]], dimension)[0]
+            for text_hash in wanted:
+                row = self.conn.execute(
+                    "SELECT embedding FROM chunks WHERE text_hash = ? LIMIT 1", (text_hash,)
+                ).fetchone()
+                if row is not None:
+                    found[text_hash] = from_blobs([row[0]], dimension)[0]
         return found
 
     def write_document(
