@@ -260,7 +260,19 @@ class Learning:
             row = self.conn.execute("SELECT MAX(created_at) FROM traces").fetchone()
             return row[0] if row else None
 
-        return RefinementScheduler(self.refiner, self.config, last_activity=last_activity, **kwargs)
+        self._scheduler = RefinementScheduler(
+            self.refiner, self.config, last_activity=last_activity, **kwargs
+        )
+        return self._scheduler
+
+    _scheduler: RefinementScheduler | None = None
+
+    def refinement_schedule(self) -> dict[str, Any]:
+        """The idle refinement schedule for the Learning panel: ``scheduled`` (the app's job
+        runs), ``next_run_at``, ``why_not`` (now), ``last_run`` (its status, scores and
+        reason; a run a crash stopped shows ``interrupted``)."""
+        scheduler = self._scheduler or self.scheduler()
+        return scheduler.status()
 
     # -- prompt versions -------------------------------------------------------------------------
     def prompt_versions(self) -> list[PromptVersion]:

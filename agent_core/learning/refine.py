@@ -188,6 +188,17 @@ class Refiner:
             params = statuses
         return self.conn.execute(sql, params).fetchone()[0]
 
+    def counted_starts_since(self, since: float) -> list[float]:
+        """Start times (oldest first) of the runs that count against the daily limit."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT started_at FROM refinement_runs WHERE started_at >= ? "
+                "AND status NOT IN ('cancelled', 'skipped') ORDER BY started_at",
+                (since,),
+            )
+        ]
+
     def runs_since(self, since: float) -> int:
         return self.conn.execute(
             "SELECT COUNT(*) FROM refinement_runs WHERE started_at >= ? "
@@ -514,6 +525,36 @@ class RefinementScheduler:
         if self.refiner.runs_since(now - 86400) >= self.config.refine_max_per_day:
             return f"already ran {self.config.refine_max_per_day} time(s) in the last day"
         return None
+
+    def next_run_at(self) -> float | None:
+        """When the next refinement is due if the user stays away (now or later; the job
+        checks every ``check_every_s``), or None when scheduled refinement is off."""
+        if self.config.refine_max_per_day <= 0:
+            return None
+        now = self.clock()
+        due = now
+        times = [t for t in (self.last_activity(), self._noted) if t is not None]
+        if times:
+            due = max(due, max(times) + self.config.refine_idle_minutes * 60)
+        day = self.refiner.counted_starts_since(now - 86400)
+        if len(day) >= self.config.refine_max_per_day:
+            # The oldest counted run of the last day must leave the window first.
+            due = max(due, day[len(day) - self.config.refine_max_per_day] + 86400)
+        return due
+
+    def status(self) -> dict[str, Any]:
+        """What the Learning panel shows: whether the job runs, when the next refinement is
+        due, why not now, and the last run with its outcome."""
+        runs = self.refiner.runs(limit=1)
+        return {
+            "scheduled": self.scheduler is not None and bool(getattr(self.scheduler, "running", 0)),
+            "running": self._cancel is not None,
+            "next_run_at": self.next_run_at(),
+            "why_not": self.why_not(),
+            "idle_minutes": self.config.refine_idle_minutes,
+            "max_per_day": self.config.refine_max_per_day,
+            "last_run": runs[0] if runs else None,
+        }
 
     def tick(self) -> RefinementResult | None:
         if self.why_not() is not None:

@@ -6,13 +6,18 @@ from __future__ import annotations
 import html
 import json
 import threading
+import time
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from desktop.confirm import diff_html
-from desktop.panels.learning_adapter import LearningAdapter, Unavailable, version_diff
+from desktop.panels.learning_adapter import (
+    LearningAdapter,
+    Unavailable,
+    version_diff,
+)
 from desktop.panels.learning_view import LearningPage, fill, step_html, when
 from desktop.tasks import TaskRunner, error_text
 
@@ -22,6 +27,42 @@ def version_text(row: dict[str, Any]) -> str:
     lessons = [f"- {lesson.get('text', '')}" for lesson in row.get("lessons") or []]
     text = str(row.get("system_text") or row.get("text") or "")
     return text + ("\n\nLessons:\n" + "\n".join(lessons) if lessons else "")
+
+
+def schedule_text(status: dict[str, Any], now: float | None = None) -> str:
+    """The schedule in one line: when the next refinement runs, and how the last one ended."""
+    now = time.time() if now is None else now
+    parts = []
+    next_at = status.get("next_run_at")
+    if status.get("running"):
+        parts.append("Idle refinement: running now")
+    elif next_at is None:
+        parts.append("Idle refinement: off ([learning] refine_max_per_day = 0)")
+    elif not status.get("scheduled"):
+        parts.append("Idle refinement: not scheduled (it starts with the model)")
+    elif next_at <= now + 1:
+        parts.append("Idle refinement: due now (checked every few minutes)")
+    else:
+        idle = status.get("idle_minutes")
+        why = (
+            f" after {idle:g} min idle"
+            if idle and "active" in (status.get("why_not") or "")
+            else ""
+        )
+        parts.append(f"Idle refinement: next {when(next_at)}{why}")
+    last = status.get("last_run")
+    if not last:
+        parts.append("never run yet")
+    else:
+        result = str(last.get("status", ""))
+        if last.get("candidate_score") is not None and last.get("current_score") is not None:
+            result += (
+                f" ({float(last['candidate_score']):.3f} vs {float(last['current_score']):.3f})"
+            )
+        reason = str(last.get("reason") or "")
+        parts.append(f"last run {when(last.get('started_at'))}: {result}" +
+                     (f" — {reason}" if reason else ""))  # fmt: skip
+    return " · ".join(parts)
 
 
 MARK_WORDS = {"up": "▲ up", "down": "▼ down", "corrected": "✎ corrected"}
@@ -67,7 +108,7 @@ class LearningController(QObject):
                 "runs": rows,
                 "marks": self.learning.feedback_marks(),
             }
-            for name in ("experiences", "lessons", "prompt_versions"):
+            for name in ("experiences", "lessons", "prompt_versions", "schedule"):
                 try:
                     out[name] = getattr(self.learning, name)()
                 except Unavailable as exc:
@@ -103,6 +144,8 @@ class LearningController(QObject):
         page.prompts.set_available("rollback", caps["rollback"])
         if not caps["refine"]:
             page.refine.setToolTip("Arrives with the learning engine.")
+        schedule = data["schedule"]
+        page.schedule.setText("" if isinstance(schedule, Exception) else schedule_text(schedule))
         self._fill_experiences(data["experiences"])
         self._fill_lessons(data["lessons"])
         self._fill_versions(data["prompt_versions"])

@@ -139,6 +139,10 @@ class LearningAdapter:
             )
         return f"Refinement {status}{scores}: {reason}".strip()
 
+    def schedule(self) -> dict[str, Any]:
+        """The idle refinement schedule: next run, last run and its result."""
+        return dict(self._call("refinement_schedule"))
+
     def export(self, path: str, fmt: str) -> str:
         result = as_dict(self._call("export", path, fmt))
         return f"Wrote {result.get('rows', 'the')} {fmt} records to {result.get('path', path)}."

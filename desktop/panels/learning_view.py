@@ -315,6 +315,9 @@ class LearningPage(QWidget):
         layout.addLayout(head)
         self.status = muted_label()
         layout.addWidget(self.status)
+        self.schedule = muted_label()  # the idle refinement: next run, last run, its result
+        self.schedule.setWordWrap(True)
+        layout.addWidget(self.schedule)
         self.tabs = QTabWidget()
         self.runs = RunsTab()
         self.experiences = ListTab(

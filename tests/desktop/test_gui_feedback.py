@@ -144,3 +144,42 @@ def test_markers_for_replayed_and_corrected_answers() -> None:
     assert labels[0].startswith("↻ Replayed") and labels[1].startswith("✓ Your correction of")
     trace.extra = {"corrections": [{"answer": "a"}, {"answer": "b"}]}
     assert markers_for(trace)[0][0] == "✓ Informed by your corrections"
+
+
+def test_the_learning_page_shows_the_refinement_schedule(qtbot, make_app) -> None:
+    import json
+    import subprocess
+    import sys
+    import time
+
+    app = make_app([final("Hello.")], extra={"embedder": FakeEmbedder()})
+    engine = seams.learning_service(app.services)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with engine.conn:  # a refinement whose process died mid-run
+        engine.conn.execute(
+            "INSERT INTO refinement_runs (started_at, status, report_json) "
+            "VALUES (?, 'running', ?)",
+            (time.time() - 60, json.dumps({"pid": dead.pid})),
+        )
+    page = app.learning_page
+    app.window.show_page(page)
+    qtbot.waitUntil(lambda: "Idle refinement" in page.schedule.text(), timeout=10_000)
+    text = page.schedule.text()
+    assert "last run" in text and "interrupted" in text and "running" not in text
+
+
+def test_schedule_text() -> None:
+    from desktop.panels.learning import schedule_text
+
+    now = 1_000_000.0
+    base = {"scheduled": True, "idle_minutes": 15.0, "last_run": None}
+    assert schedule_text({**base, "next_run_at": now}, now).startswith("Idle refinement: due now")
+    later = schedule_text({**base, "next_run_at": now + 600, "why_not": "active 300 s ago"}, now)
+    assert "next" in later and "after 15 min idle" in later and "never run yet" in later
+    assert "off" in schedule_text({**base, "next_run_at": None}, now)
+    assert "not scheduled" in schedule_text({**base, "scheduled": False, "next_run_at": now}, now)
+    last = {"status": "rejected", "started_at": now - 60, "candidate_score": 0.5,
+            "current_score": 0.75, "reason": "scores 0.500, below the current 0.750"}  # fmt: skip
+    text = schedule_text({**base, "next_run_at": now, "last_run": last}, now)
+    assert "last run" in text and "rejected (0.500 vs 0.750)" in text and "below" in text

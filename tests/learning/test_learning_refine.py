@@ -325,3 +325,42 @@ def test_a_run_of_a_living_process_is_left_alone_until_it_dies(world) -> None:
         sleeper.wait()
     assert refiner.recover() == 1
     assert [r["status"] for r in refiner.runs()] == ["interrupted"]
+
+
+def test_the_schedule_says_when_the_next_run_is_due_and_how_the_last_ended(world) -> None:
+    corrected_world(world)
+    last = world.traces.get(world.traces.list()[0]["id"]).created_at
+    now = [last + 60]
+    world.config.refine_idle_minutes, world.config.refine_max_per_day = 15, 1
+    scheduler = world.learning.scheduler(clock=lambda: now[0])
+    status = world.learning.refinement_schedule()
+    assert status["last_run"] is None and not status["scheduled"]
+    assert status["next_run_at"] == pytest.approx(last + 15 * 60)  # after 15 idle minutes
+    assert "active" in status["why_not"]
+    now[0] = last + 16 * 60
+    assert world.learning.refinement_schedule()["next_run_at"] == pytest.approx(now[0])
+    assert scheduler.tick().status == ADOPTED
+    status = world.learning.refinement_schedule()
+    assert status["last_run"]["status"] == ADOPTED and status["last_run"]["candidate_score"] > 0
+    # Once a day: due a day after the run started (the run's own clock).
+    assert status["next_run_at"] == pytest.approx(status["last_run"]["started_at"] + 86400)
+    scheduler.start(FakeScheduler())
+    assert world.learning.refinement_schedule()["scheduled"]
+    world.config.refine_max_per_day = 0
+    assert world.learning.refinement_schedule()["next_run_at"] is None
+
+
+def test_a_run_a_crash_stopped_shows_as_interrupted_in_the_schedule(world) -> None:
+    import json
+    import time
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with world.conn:
+        world.conn.execute(
+            "INSERT INTO refinement_runs (started_at, status, report_json) "
+            "VALUES (?, 'running', ?)",
+            (time.time() - 5, json.dumps({"pid": dead.pid})),
+        )
+    last = world.learning.refinement_schedule()["last_run"]
+    assert last["status"] == "interrupted" and "stopped" in last["reason"]
