@@ -37,6 +37,7 @@ PROMOTE_AT = 2
 RETIRE_AT = 2
 NEAR_DUPLICATE = 0.7  # word overlap
 MAX_LESSON_CHARS = 200
+NEVER_HELPED_AFTER = 3  # refinements that tried a lesson without it ever helping: retired
 
 _UNSAFE = re.compile(
     r"""permission|permit|confirm|approv|consent|allow(ed|s|ing)?\b|\bdeny|denied|refus
@@ -60,6 +61,38 @@ def unsafe_reason(text: str) -> str | None:
         return "empty"
     if len(text) > MAX_LESSON_CHARS:
         return f"longer than {MAX_LESSON_CHARS} characters"
+    return None
+
+
+_GENERIC = re.compile(
+    r"^(always\s+|please\s+)?(be|stay)\s+(more\s+)?(accurate|helpful|careful|precise|correct|"
+    r"concise|brief|clear)\b|^(always\s+)?(double[- ]?check|verify|check)\s+(your|the)\s+"
+    r"(answer|facts|information|notes)\W*$|^answer\s+(correctly|accurately|the\s+question)\W*$",
+    re.IGNORECASE,
+)
+_FILLER = {"a", "an", "the", "is", "are", "be", "to", "of", "in", "on", "for", "and", "or", "it"}
+_FILLER |= {"always", "never", "when", "what", "which", "who", "how", "with", "from", "that"}
+_FILLER |= {"answer", "answers", "question", "questions", "user", "assistant", "give", "use"}
+_FILLER |= {"asked", "ask", "about", "this", "your", "you", "their", "his", "her", "my", "i"}
+MIN_LESSON_WORDS = 5
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.lower()) if w not in _FILLER and len(w) > 1}
+
+
+def vague_reason(text: str, evidence: str = "") -> str | None:
+    """Why a lesson says nothing, or None: a copied placeholder, a stock phrase ("be
+    accurate"), too short, or (given the run it comes from) nothing in common with it."""
+    words = text.split()
+    if re.search(r"<[^>]*>|\.\.\.|\bN\b", text):
+        return "a placeholder, not a lesson"
+    if _GENERIC.search(text.strip()):
+        return "too vague to help"
+    if len(words) < MIN_LESSON_WORDS:
+        return f"fewer than {MIN_LESSON_WORDS} words"
+    if evidence and not content_words(text) & content_words(evidence):
+        return "says nothing about the run it comes from"
     return None
 
 
@@ -290,13 +323,50 @@ class LessonStore:
             )
         return self.get(lesson.id)
 
-    def record_trial(self, lesson_ids: list[int], adopted: bool, source: str) -> None:
-        """A refinement tried these lessons: adopted counts as helpful, refused as harmful."""
+    def record_trial(
+        self, lesson_ids: list[int], adopted: bool, source: str, *, helped: bool | None = None
+    ) -> list[int]:
+        """A refinement tried these lessons in its candidate. Refused: harmful. Adopted:
+        helpful when they ``helped`` (the candidate scored better with them than without;
+        None: adoption is taken as help), else no count. A lesson tried
+        ``NEVER_HELPED_AFTER`` times that never helped is retired; returns those retired."""
+        helpful = adopted and helped is not False
         deltas = [
-            LessonDelta("agree" if adopted else "remove", lesson_id=i, source=source)
+            LessonDelta("agree" if helpful else "remove", lesson_id=i, source=source)
             for i in lesson_ids
+            if helpful or not adopted
         ]
         self.apply(deltas)
+        retired = []
+        now = time.time()
+        with transaction(self.conn):
+            for lesson_id in lesson_ids:
+                self.conn.execute(
+                    "INSERT INTO lesson_events (lesson_id, op, payload_json, created_at) "
+                    "VALUES (?, 'trial', ?, ?)",
+                    (
+                        lesson_id,
+                        json.dumps({"source": source, "adopted": adopted, "helped": helped}),
+                        now,
+                    ),
+                )
+                row = self.conn.execute(
+                    "SELECT status, helpful, (SELECT COUNT(*) FROM lesson_events e WHERE "
+                    "e.lesson_id = lessons.id AND e.op = 'trial') FROM lessons WHERE id = ?",
+                    (lesson_id,),
+                ).fetchone()
+                if row and row[0] != RETIRED and row[1] == 0 and row[2] >= NEVER_HELPED_AFTER:
+                    self.conn.execute(
+                        "UPDATE lessons SET status = ?, updated_at = ? WHERE id = ?",
+                        (RETIRED, now, lesson_id),
+                    )
+                    self.conn.execute(
+                        "INSERT INTO lesson_events (lesson_id, op, payload_json, created_at) "
+                        "VALUES (?, 'retire', ?, ?)",
+                        (lesson_id, json.dumps({"source": source, "why": "never helped"}), now),
+                    )
+                    retired.append(lesson_id)
+        return retired
 
     def merge_near_duplicates(self) -> list[tuple[int, int]]:
         """Fold each live lesson into an older live near-duplicate; returns (kept, merged)."""
@@ -420,6 +490,7 @@ class LessonDistiller:
     def __init__(self, backend: ChatBackend, *, seed: int = 42, max_tokens: int = 160) -> None:
         self.backend = backend
         self.settings = GenerationSettings(temperature=0.0, seed=seed, max_tokens=max_tokens)
+        self.refused: list[dict[str, Any]] = []  # proposals that said nothing, and why
 
     def propose(self, item: LessonInput, lessons: list[Lesson]) -> list[LessonDelta]:
         prompt = render(
@@ -438,9 +509,15 @@ class LessonDistiller:
         except (json.JSONDecodeError, AttributeError):
             return []  # cut off by max_tokens: nothing learnt from this one
         deltas = []
+        evidence = " ".join((item.question, item.corrected, item.comment))
         for op in ops[:MAX_OPS_PER_INPUT]:
             if not isinstance(op, dict) or op.get("op") not in OPS:
                 continue
+            if op["op"] in ("add", "edit"):
+                why = vague_reason(str(op.get("text", "")), evidence)
+                if why is not None:
+                    self.refused.append({"source": item.source, "op": op, "reason": why})
+                    continue
             deltas.append(
                 LessonDelta(
                     op["op"],

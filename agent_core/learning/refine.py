@@ -387,11 +387,39 @@ class Refiner:
             )
             trial = [x["id"] for x in candidate.lessons]
             if trial and given is None:
-                self.lessons.record_trial(trial, decision.adopt, f"refinement:{run_id}")
+                helped = None
+                if decision.adopt:
+                    helped = self._lessons_helped(
+                        evaluator, candidate, candidate_score, cases, cancel, beat
+                    )
+                    result.report["lessons_helped"] = helped
+                result.report["lessons_retired"] = self.lessons.record_trial(
+                    trial, decision.adopt, f"refinement:{run_id}", helped=helped
+                )
             return result
         except BaseException as exc:
             self._fail(result, candidate, exc, started)
             raise
+
+    def _lessons_helped(
+        self,
+        evaluator: Evaluator,
+        candidate: PromptVersion,
+        candidate_score: VersionScore,
+        cases: list[ReplayCase],
+        cancel: threading.Event | None,
+        beat: Callable[[Any], None],
+    ) -> bool | None:
+        """Did the candidate's lessons help on the replay set? It is scored again without
+        them (same exemplars): they helped only if it scores better with them. None when
+        cancelled."""
+        without = compose(
+            self.versions.base_text, [], list(candidate.exemplars), parent_id=candidate.parent_id
+        )
+        score = evaluator.score(without, cases, cancel=cancel, on_case=beat)
+        if cancel is not None and cancel.is_set():
+            return None
+        return candidate_score.overall > score.overall
 
     def _decide(
         self,

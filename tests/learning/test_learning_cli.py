@@ -102,20 +102,24 @@ def test_experiences_replay_and_ask_reports_replayed_from(capsys) -> None:
 def test_prompts_refine_lessons_export_and_forget(capsys, tmp_path) -> None:
     first = ask(capsys, "Boat name?", final("Titanic"))
     jackdaw(capsys, "correct", first["trace_id"], "Albatross")
-    SCRIPT[:] = [final("Titanic"), final("Albatross"), json.dumps({"ops": []})]
-    SCRIPT.insert(0, json.dumps({"ops": [{"op": "add", "text": "Name boats exactly."}]}))
+    lesson_text = "When asked for the boat name, answer Albatross exactly."
+    # distillation; the version in force; the candidate; the candidate without its lesson
+    SCRIPT[:] = [final("Titanic"), final("Albatross"), final("Albatross")]
+    SCRIPT.insert(0, json.dumps({"ops": [{"op": "add", "text": lesson_text}]}))
     out = jackdaw(capsys, "refine", "--json")
     result = json.loads(out)
     assert result["status"] == "adopted" and result["cases"] == 1
     assert (result["current_score"], result["candidate_score"]) == (0.0, 1.0)
     out = jackdaw(capsys, "lessons", "list", "--json")
     (lesson,) = json.loads(out)["lessons"]
-    assert lesson["text"] == "Name boats exactly." and lesson["helpful"] == 1
+    # The exemplar did it alone: the lesson was tried, but did not help.
+    assert lesson["text"] == lesson_text and lesson["helpful"] == 0
+    assert result["report"]["lessons_helped"] is False
     out = jackdaw(capsys, "prompts", "list", "--json")
     listing = json.loads(out)
     assert listing["active"] == result["candidate_id"] and len(listing["versions"]) == 2
     out = jackdaw(capsys, "prompts", "show", result["candidate_id"])
-    assert "Q: Boat name?" in out and "Name boats exactly." in out
+    assert "Q: Boat name?" in out and lesson_text in out
     default = next(v["id"] for v in listing["versions"] if v["status"] == "default")
     out = jackdaw(capsys, "prompts", "rollback", default)
     assert default in out

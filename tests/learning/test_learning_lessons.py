@@ -10,6 +10,7 @@ import pytest
 from agent_core.learning.lessons import (
     ACTIVE,
     CANDIDATE,
+    NEVER_HELPED_AFTER,
     RETIRED,
     LessonDelta,
     LessonDistiller,
@@ -127,7 +128,7 @@ def test_the_distiller_turns_the_models_ops_into_deltas(store) -> None:
             json.dumps(
                 {
                     "ops": [
-                        {"op": "add", "text": "Prefer the user's own notes to general knowledge."},
+                        {"op": "add", "text": "For the boiler, name Jonas, the plumber."},
                         {"op": "agree", "id": 1},
                         {"op": "remove", "id": 1},  # a third op is ignored
                     ]
@@ -140,8 +141,49 @@ def test_the_distiller_turns_the_models_ops_into_deltas(store) -> None:
     assert [d.op for d in deltas] == ["add", "agree"]
     assert all(d.evidence == ("t9",) and d.source == "correction:1" for d in deltas)
     prompt = backend.requests[0]["messages"][0]["content"]
-    assert "[1] Keep answers short." in prompt and "corrected the answer to: Jonas" in prompt
+    assert (
+        "[1] Keep answers short." in prompt and "The right answer, from the user: Jonas" in prompt
+    )
+    assert "<" not in prompt  # no placeholder a small model could copy
     assert backend.requests[0]["settings"].temperature == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("<one short general guideline>", "a placeholder, not a lesson"),
+        ("Be accurate.", "too vague to help"),
+        ("Always double-check your answer.", "too vague to help"),
+        ("Use the notes.", "fewer than 5 words"),
+        ("Prefer the user's own notes to general knowledge.", "says nothing about the run"),
+    ],
+)
+def test_lessons_that_say_nothing_are_refused(text: str, why: str) -> None:
+    backend = ScriptedBackend([json.dumps({"ops": [{"op": "add", "text": text}]})])
+    distiller = LessonDistiller(backend)
+    item = LessonInput("correction:1", "t9", "Who fixes the boiler?", "A plumber.", "Jonas")
+    assert distiller.propose(item, []) == []
+    (refused,) = distiller.refused
+    assert refused["reason"].startswith(why) and refused["source"] == "correction:1"
+
+
+def test_a_lesson_that_never_helps_is_retired(store: LessonStore) -> None:
+    store.apply([LessonDelta("add", "For the boiler, name Jonas, the plumber.")])
+    for run in range(1, NEVER_HELPED_AFTER):
+        assert store.record_trial([1], True, f"refinement:{run}", helped=False) == []
+        assert store.get(1).status == CANDIDATE
+    assert store.record_trial([1], True, "refinement:9", helped=False) == [1]
+    lesson = store.get(1)
+    assert (lesson.status, lesson.helpful, lesson.harmful) == (RETIRED, 0, 0)
+    assert [e["op"] for e in store.events(1)][-2:] == ["trial", "retire"]
+
+
+def test_a_lesson_that_helped_once_is_kept(store: LessonStore) -> None:
+    store.apply([LessonDelta("add", "For the boiler, name Jonas, the plumber.")])
+    store.record_trial([1], True, "refinement:1", helped=True)
+    for run in range(2, 2 + NEVER_HELPED_AFTER):
+        store.record_trial([1], True, f"refinement:{run}", helped=False)
+    assert store.get(1).status != RETIRED and store.get(1).helpful == 1
 
 
 def test_a_cut_off_reply_teaches_nothing() -> None:

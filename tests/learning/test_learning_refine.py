@@ -221,9 +221,11 @@ def test_refinement_distils_lessons_and_tries_them(world) -> None:
     assert [x["text"] for x in active.lessons] == ["Answer with the name only."]
     assert "Answer with the name only." in active.system_prompt.lessons
     lesson = world.learning.lessons.get(1)
-    assert lesson.helpful == 1  # tried in an adopted version
+    # Tried in the adopted version, but the exemplars did it alone (scored again without the
+    # lesson, the candidate does as well): no credit.
+    assert result.report["lessons_helped"] is False and lesson.helpful == 0
     assert {i.source for i in world.learning.refiner.lesson_inputs()} == set()  # all seen
-    world.learning.lessons.apply([LessonDelta("agree", lesson_id=1)])
+    world.learning.lessons.apply([LessonDelta("agree", lesson_id=1)] * 2)
     assert world.learning.lessons.get(1).status == ACTIVE
 
 
