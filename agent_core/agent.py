@@ -284,7 +284,7 @@ class Agent:
         messages = list(built.messages)
         specs = built.tool_specs
         protocol = self.protocol
-        if self.retriever is not None:
+        if built.passages:
             emit(
                 AgentEvent(
                     "searched",

@@ -25,7 +25,7 @@ def step_line(event: AgentEvent) -> str | None:
     if event.kind == "searched":
         sources = data.get("sources") or []
         if not sources:
-            return "searched your notes: nothing relevant found"
+            return None
         names = ", ".join(dict.fromkeys(s.rsplit("/", 1)[-1] for s in sources))
         return f"searched your notes: {len(sources)} passages ({_short(names, 60)})"
     if event.kind == "tool_call":
