@@ -257,7 +257,8 @@ def _replay_step(
             result.expected, result.actual = _clip(step.raw_output), _clip(regenerated_text)
             return result
 
-    if step.action is not None:
+    # A script step's action came from the script, not from parsing a model's output.
+    if step.action is not None and step.response_schema is not None:
         parsed = _parse(step)
         if parsed != step.action and step.kind != "truncated":
             result.status, result.detail = DIVERGED, "the output no longer parses to the action"
