@@ -493,11 +493,10 @@ class Agent:
         step.tool_name, step.tool_args = action.tool, action.arguments
         call_key = json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
         if call_key in calls_seen:
+            # The same result again, in plain words: a small model copies whatever it is fed
+            # into its answer, so no loop guidance ("you already called ...") goes in here.
             step.kind = "repeat"
-            step.observation = (
-                "This exact call was already made; its result is unchanged:\n"
-                f"{calls_seen[call_key]}"
-            )
+            step.observation = calls_seen[call_key]
             messages += protocol.call_messages(
                 step.raw_output,
                 action.tool,

@@ -208,7 +208,7 @@ class NativeToolCalls:
             body = [body]
         return f"{before}{self.call_prefix}{json.dumps(body, ensure_ascii=False)}{self.closing}"
 
-    def parse(self, raw: str) -> Action:
+    def parse(self, raw: str, allow_tools: bool = True) -> Action:
         """The action in ``raw`` (a canonical raw output of this protocol)."""
         at = raw.find(self.trigger) if self.trigger else -1
         if self.at_start and at >= 0 and raw[:at].strip():
@@ -379,9 +379,11 @@ class DecideThenAnswer:
     def render_call(self, tool: str, arguments: Any, before: str = "") -> str:
         return json.dumps({"tool": tool, "arguments": arguments}, ensure_ascii=False)
 
-    def parse(self, raw: str) -> Action:
+    def parse(self, raw: str, allow_tools: bool = True) -> Action:
+        """The action in ``raw``: a decision, then the answer; without a decision (a turn
+        that could only answer) all of ``raw`` is the answer, JSON-looking or not."""
         text = raw.lstrip()
-        if not text.startswith("{"):
+        if not allow_tools or not text.startswith("{"):
             return Action(FINAL, answer=_clean_answer(raw))
         try:
             data, end = json.JSONDecoder(strict=False).raw_decode(text)

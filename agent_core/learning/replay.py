@@ -181,7 +181,9 @@ def _parse(step: Step) -> dict[str, Any]:
     protocol = _protocol(step)
     try:
         if protocol is not None:
-            return protocol.parse(step.raw_output).to_dict()
+            schema = step.response_schema or {}
+            allowed = bool(schema.get("tool_call") or schema.get("decision"))
+            return protocol.parse(step.raw_output, allow_tools=allowed).to_dict()
         return parse_action(step.raw_output).to_dict()  # a JSON action of an older trace
     except (ActionError, ValueError) as exc:
         return {"error": str(exc)}

@@ -203,3 +203,9 @@ def test_text_that_only_looks_like_a_call_at_first_is_shown_whole() -> None:
     )
     assert "".join(seen) == "{Braces} are fine here."
     assert reply.action is not None and reply.action.kind == FINAL
+
+
+def test_an_answer_only_turn_parses_back_whatever_it_looks_like() -> None:
+    # A turn that could only answer has no decision: JSON-looking text is the answer.
+    assert DECIDE.parse('{"a": 1} is JSON', allow_tools=False).answer == '{"a": 1} is JSON'
+    assert DECIDE.parse("", allow_tools=False).answer == ""

@@ -157,8 +157,8 @@ def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
     assert len(calls) == 1
     assert trace.steps[1].kind == "repeat"
     assert "tool_call" not in trace.steps[2].response_schema  # forced to answer
-    # The model was told, as the call's result; the user only sees the answer.
-    assert "already made" in backend.requests[-1]["messages"][-1]["content"]
+    # The model got the same result again, as the call's result; nothing internal.
+    assert backend.requests[-1]["messages"][-1]["content"] == "2"
     assert trace.final_answer == "2"
 
 
