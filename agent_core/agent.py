@@ -395,8 +395,9 @@ class Agent:
                     step.kind = "truncated"
                     answer += " [...]"
                     trace.extra["truncated"] = True
-                if not answer:
-                    answer = EMPTY_ANSWER
+                if not answer:  # nothing a person can read: say what was found, plainly
+                    found = _found(trace.steps)
+                    answer = f"Here is what I found: {found}" if found else EMPTY_ANSWER
                     trace.extra["empty_answer"] = True
                 trace.status = "ok"
                 trace.final_answer = answer
@@ -558,12 +559,19 @@ def cut_text(text: str, keep: float) -> str:
     return f"{text[:n]}\n[... cut: {len(text) - n} more characters not shown]"
 
 
+def _found(steps: Sequence[Step]) -> str:
+    """The last tool result of the run, in one short line ("" when there is none)."""
+    found = [s for s in steps if s.tool_name and s.kind == "tool_call" and s.observation]
+    if not found:
+        return ""
+    return " ".join((found[-1].observation or "").split())[:300]
+
+
 def _stopped_answer(max_steps: int, steps: Sequence[Step]) -> str:
     """What the user reads when the step budget ran out: what was found, in plain words."""
-    found = [s for s in steps if s.tool_name and s.kind == "tool_call" and s.observation]
     text = f"I stopped after {max_steps} steps without a final answer."
+    found = _found(steps)
     if found:
-        last = found[-1]
-        excerpt = " ".join((last.observation or "").split())[:300]
-        text += f" The last thing I found ({last.tool_name}): {excerpt}"
+        last = [s for s in steps if s.tool_name and s.kind == "tool_call"][-1]
+        text += f" The last thing I found ({last.tool_name}): {found}"
     return text + " You can ask again more specifically."

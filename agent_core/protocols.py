@@ -518,6 +518,21 @@ def parse_raw(raw: str) -> Action:
 _STRAY = re.compile(r"</?tool_call>|</?tool_response>|<\|im_(?:start|end)\|>|<\|eot_id\|>")
 
 
+_CALL_START = re.compile(r'\{\s*"name"\s*:')
+
+
 def _clean_answer(text: str) -> str:
-    """The answer as a person should read it: no stray protocol tags around it."""
-    return _STRAY.sub("", text).strip()
+    """The answer as a person should read it: no stray protocol tags, and no tool call a
+    small model wrote into its answer as JSON (``{"name": ..., "arguments": ...}``)."""
+    text = _STRAY.sub("", text)
+    decoder = json.JSONDecoder(strict=False)
+    while match := _CALL_START.search(text):
+        try:
+            data, end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            end = len(text)  # a call cut off mid-way: nothing after it is an answer
+            data = {"arguments": None}
+        if not (isinstance(data, dict) and ({"arguments", "parameters"} & data.keys())):
+            break  # JSON the person asked for, not a call
+        text = text[: match.start()] + text[end:]
+    return text.strip().strip(">`").strip()

@@ -209,3 +209,16 @@ def test_an_answer_only_turn_parses_back_whatever_it_looks_like() -> None:
     # A turn that could only answer has no decision: JSON-looking text is the answer.
     assert DECIDE.parse('{"a": 1} is JSON', allow_tools=False).answer == '{"a": 1} is JSON'
     assert DECIDE.parse("", allow_tools=False).answer == ""
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ('>{"name": "read_file", "arguments": {"path": "x"}}', ""),
+        ('It is 5. {"name": "calculator", "arguments": {"expression": "2+3"}}', "It is 5."),
+        ('{"name": "list_folder", "arguments": {"path"', ""),  # cut off mid-way
+        ('Here you go: {"name": "Ann", "age": 3}', 'Here you go: {"name": "Ann", "age": 3}'),
+    ],
+)
+def test_a_call_written_into_an_answer_never_reaches_the_person(said: str, shown: str) -> None:
+    assert HERMES.parse(said).answer == shown

@@ -353,3 +353,12 @@ def test_after_a_write_went_through_the_next_turn_answers(store: TraceStore) -> 
     assert written == ["milk"] and trace.final_answer == "Saved your note."
     assert "tool_call" not in trace.steps[-1].response_schema
     assert backend.requests[-1]["text_only"] is True  # held to plain text
+
+
+def test_an_answer_that_is_only_a_call_becomes_what_was_found(store: TraceStore) -> None:
+    backend = ScriptedBackend(
+        [call("add", a=2, b=3), '>{"name": "add", "arguments": {"a": 2, "b": 3}}']
+    )
+    trace = make_agent(backend, store, max_steps=2).run("2+3?")
+    assert trace.final_answer == "Here is what I found: 5"
+    assert trace.extra["empty_answer"] is True
