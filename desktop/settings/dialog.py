@@ -95,7 +95,9 @@ class SettingsDialog(QDialog):
 
         form = QFormLayout()
         self.model_path = QLineEdit()
-        self.model_path.setPlaceholderText("the built-in SmolLM2-135M-Instruct")
+        self.model_path.setPlaceholderText(
+            "the built-in Qwen2.5-Coder-0.5B-Instruct (or smollm2-135m, or a GGUF path)"
+        )
         self.browse = QPushButton("Browse…")
         self.use_builtin = QPushButton("Use built-in")
         form.addRow("Model file:", _row(self.model_path, self.browse, self.use_builtin))

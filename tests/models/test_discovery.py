@@ -240,12 +240,13 @@ def test_progress_is_shown_only_when_joining_takes_more_than_a_second() -> None:
 def test_the_default_model_loads_and_answers() -> None:
     from llama_cpp import Llama
 
-    from models.gguf_info import model_info
+    from models.library import describe
 
     path = default_chat_model()
-    info = model_info(path, with_sha256=False)
-    assert info.architecture == "qwen2" and info.quantization == "Q4_K_M"
-    assert "<tool_call>" in (info.chat_template or "")
+    info = describe(path, "default", path.name)
+    assert (info.architecture, info.quantization, info.context_length) == ("qwen2", "Q4_K_M", 32768)
+    assert info.tools and info.name == "Qwen2.5 Coder 0.5B Instruct · Q4_K_M"
+    assert 480e6 < info.parameters < 500e6
     llm = Llama(model_path=str(path), n_ctx=512, n_threads=2, seed=42, verbose=False)
     try:
         reply = llm.create_chat_completion(
