@@ -99,7 +99,7 @@ class AgentConfig:
 class KnowledgeConfig:
     watched_folders: list[str] = field(default_factory=list)
     embedding_model: str = ""  # empty: the default all-MiniLM-L6-v2, converted once
-    max_file_mb: float = 50.0
+    max_file_mb: float = 50.0  # text past this is indexed up to it ("truncated"); others skipped
     settle_seconds: float = 1.0
     reconcile_minutes: float = 30.0
     file_time_budget_s: float = 120.0  # one file may take this long per run; 0: no limit
