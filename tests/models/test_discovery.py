@@ -246,7 +246,7 @@ def test_the_default_model_loads_and_answers() -> None:
     info = describe(path, "default", path.name)
     assert (info.architecture, info.quantization, info.context_length) == ("qwen2", "Q4_K_M", 32768)
     assert info.tools and info.name == "Qwen2.5 Coder 0.5B Instruct · Q4_K_M"
-    assert 480e6 < info.parameters < 500e6
+    assert 480e6 < info.parameters < 650e6  # 494M + the untied output matrix in this GGUF
     llm = Llama(model_path=str(path), n_ctx=512, n_threads=2, seed=42, verbose=False)
     try:
         reply = llm.create_chat_completion(
