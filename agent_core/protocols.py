@@ -526,6 +526,7 @@ def _clean_answer(text: str) -> str:
     small model wrote into its answer as JSON (``{"name": ..., "arguments": ...}``)."""
     text = _STRAY.sub("", text)
     decoder = json.JSONDecoder(strict=False)
+    removed = False
     while match := _CALL_START.search(text):
         try:
             data, end = decoder.raw_decode(text, match.start())
@@ -535,4 +536,6 @@ def _clean_answer(text: str) -> str:
         if not (isinstance(data, dict) and ({"arguments", "parameters"} & data.keys())):
             break  # JSON the person asked for, not a call
         text = text[: match.start()] + text[end:]
-    return text.strip().strip(">`").strip()
+        removed = True
+    # What a removed call leaves behind: the ">" or code fence a model put around it.
+    return text.strip().strip(">`").strip() if removed else text.strip()

@@ -131,7 +131,10 @@ class Jackdaw(QObject):
         from models.discovery import chat_model_label
 
         config = self.services.config
-        local = config.model.backend == "local"
+        # The configured model's human name, when that is what was loaded (the backend
+        # may be another one, e.g. handed in by a test or a plugin).
+        loaded = str(getattr(info, "path", ""))
+        local = config.model.backend == "local" and loaded.endswith(".gguf")
         name = chat_model_label(config.model.path, read_file=True) if local else info.name
         self.window.set_model_text(f"Model: {name}", info.describe())
         self._start_refinement_schedule()
