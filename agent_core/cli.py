@@ -154,8 +154,8 @@ def cmd_chat(args: argparse.Namespace, services: Services) -> int:
     )
     if not services.config.model.path and services.config.model.backend == "local":
         sys.stderr.write(
-            "Running the small embedded model; a larger GGUF answers much better "
-            "(jackdaw --model PATH, or [model] path in config.toml).\n"
+            "Running the small default model; a larger GGUF answers better "
+            "(jackdaw models discover, jackdaw models pull NAME, or jackdaw --model PATH).\n"
         )
     while True:
         try:

@@ -518,7 +518,7 @@ def parse_raw(raw: str) -> Action:
 _STRAY = re.compile(r"</?tool_call>|</?tool_response>|<\|im_(?:start|end)\|>|<\|eot_id\|>")
 
 
-_CALL_START = re.compile(r'\{\s*"name"\s*:')
+_CALL_START = re.compile(r'\{\s*"(?:name|tool)"\s*:')
 
 
 def _clean_answer(text: str) -> str:
@@ -533,7 +533,10 @@ def _clean_answer(text: str) -> str:
         except json.JSONDecodeError:
             end = len(text)  # a call cut off mid-way: nothing after it is an answer
             data = {"arguments": None}
-        if not (isinstance(data, dict) and ({"arguments", "parameters"} & data.keys())):
+        call_like = isinstance(data, dict) and (
+            "tool" in data or {"arguments", "parameters"} & data.keys()
+        )
+        if not call_like:
             break  # JSON the person asked for, not a call
         text = text[: match.start()] + text[end:]
         removed = True

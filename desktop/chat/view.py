@@ -197,8 +197,8 @@ class ChatView(QWidget):
         self.transcript = Transcript()
         self.composer = Composer()
         self.banner = QLabel(
-            "You are using the small built-in model, so answers are basic. "
-            'A larger GGUF model answers much better: <a href="pick">pick one…</a>'
+            "You are using the small built-in model: good for short questions about your "
+            'notes, basic elsewhere. A larger GGUF answers better: <a href="pick">pick one…</a>'
         )
         self.banner.setProperty("role", "banner")
         self.banner.setWordWrap(True)

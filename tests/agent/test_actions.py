@@ -222,3 +222,8 @@ def test_an_answer_only_turn_parses_back_whatever_it_looks_like() -> None:
 )
 def test_a_call_written_into_an_answer_never_reaches_the_person(said: str, shown: str) -> None:
     assert HERMES.parse(said).answer == shown
+
+
+def test_a_decision_written_into_an_answer_never_reaches_the_person() -> None:
+    assert DECIDE.parse('{"tool": "none"}\n{"tool": "calculator", "arguments": {}} 5').answer == "5"
+    assert HERMES.parse('{"tool": "none"}').answer == ""
