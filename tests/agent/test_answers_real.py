@@ -88,8 +88,10 @@ def test_a_tool_call_of_the_default_model_validates(qwen, tmp_path: Path) -> Non
     trace = agent(qwen, tmp_path).run("Use the calculator: what is 1234 multiplied by 5678?")
     assert leak_kind(trace.final_answer) is None, trace.final_answer
     calls = [s for s in trace.steps if s.tool_name]
+    assert calls, "asked to use the calculator, it called no tool"
     for step in calls:  # whatever it called, the call was valid by the tool's schema
-        assert step.tool_outcome["status"] not in ("invalid_arguments", "unknown_tool")
+        if step.kind != "repeat":  # a repeated call is not run again: no outcome of its own
+            assert step.tool_outcome["status"] not in ("invalid_arguments", "unknown_tool")
         schema = step.response_schema["tool_call"]
         jsonschema.validate({"name": step.tool_name, "arguments": step.tool_args}, schema)
 
