@@ -162,3 +162,20 @@ def test_refinement_schedule_starts_with_the_model_and_stops_at_exit(qtbot, make
     assert schedule.scheduler.get_job(schedule.JOB_ID) is not None
     app.shutdown()
     assert schedule.scheduler is None
+
+
+def test_the_card_shows_each_step_then_folds_them(qtbot, make_app, tmp_path) -> None:
+    from tests.fakes import call
+
+    app = make_app([call("calculator", expression="17*23"), final("17 times 23 is 391.")])
+    send(qtbot, app, "What is 17 times 23?")
+    wait_answer(qtbot, app)
+    card = last_card(app)
+    assert card.text() == "17 times 23 is 391."
+    assert card.steps[0].startswith("calling calculator") and "17*23" in card.steps[0]
+    assert any("391" in step for step in card.steps)  # the result, in one line
+    assert card.steps_toggle.isVisible() and not card.steps_label.isVisible()  # folded
+    assert card.steps_toggle.text() == f"▸ {len(card.steps)} steps"
+    qtbot.mouseClick(card.steps_toggle, Qt.MouseButton.LeftButton)
+    assert card.steps_label.isVisible() and "calling calculator" in card.steps_label.text()
+    assert app.window.grab().save(str(tmp_path / "steps.png"))  # what a person sees
