@@ -493,18 +493,20 @@ class Agent:
         protocol = self.protocol
         step.tool_name, step.tool_args = action.tool, action.arguments
         call_key = json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
+
+        def feed_back(observation: str) -> None:
+            """The call and its result (cut to fit) into the conversation."""
+            fitted = self._observation_for_model(observation, messages, specs)
+            messages.extend(
+                protocol.call_messages(step.raw_output, action.tool, action.arguments, fitted, idx)
+            )
+
         if call_key in calls_seen:
             # The same result again, in plain words: a small model copies whatever it is fed
             # into its answer, so no loop guidance ("you already called ...") goes in here.
             step.kind = "repeat"
             step.observation = calls_seen[call_key]
-            messages += protocol.call_messages(
-                step.raw_output,
-                action.tool,
-                action.arguments,
-                self._observation_for_model(step.observation, messages, specs),
-                idx,
-            )
+            feed_back(step.observation)
             emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
             return None
         emit(AgentEvent("tool_call", idx, {"tool": action.tool, "arguments": action.arguments}))
@@ -531,13 +533,7 @@ class Agent:
                 },
             )
         )
-        messages += protocol.call_messages(
-            step.raw_output,
-            action.tool,
-            action.arguments,
-            self._observation_for_model(outcome.observation, messages, specs),
-            idx,
-        )
+        feed_back(outcome.observation)
         emit(AgentEvent("step_finished", idx, {"kind": step.kind}))
         return outcome
 
