@@ -132,9 +132,10 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json(trace_result(trace))
     else:
-        finished = trace.status == "ok" and trace.steps and trace.steps[-1].kind == "final"
-        if not (finished and "".join(shown).strip()):
-            write(f"{trace.final_answer or ''}")
+        streamed = "".join(shown).strip()
+        final = (trace.final_answer or "").strip()
+        if final and final != streamed:  # cleaned, cut, or said for the model: the answer
+            write(("\n" if streamed else "") + final)
         write("\n")
         print_sources(trace)
     return 0 if trace.status in ("ok", "cancelled") else 1
@@ -184,8 +185,11 @@ def cmd_chat(args: argparse.Namespace, services: Services) -> int:
         except JackdawError as exc:
             sys.stderr.write(f"\nerror: {for_terminal(redact_text(str(exc)))}\n")
             continue
-        if not "".join(shown).strip() and trace.final_answer:
-            sys.stdout.write(("" if shown else "jackdaw> ") + for_terminal(trace.final_answer))
+        streamed = "".join(shown).strip()
+        final = (trace.final_answer or "").strip()
+        if final and final != streamed:
+            prefix = "\n" if streamed else ("" if shown else "jackdaw> ")
+            sys.stdout.write(prefix + for_terminal(final))
         sys.stdout.write("\n")
         print_sources(trace)
 

@@ -133,11 +133,14 @@ class _Trigger:
 
     def flush(self) -> None:
         """The reply ended without a call: the rest of it is the answer."""
-        if self.fired < 0:
-            self._emit(len(self.text))
+        if self.fired < 0 and self.on_text is not None and len(self.text) > self.sent:
+            self.on_text(self.text[self.sent :])
+            self.sent = len(self.text)
 
     def _emit(self, upto: int) -> None:
-        if upto > self.sent:
+        # Nothing is shown until the reply has a word in it: stray marks a small model puts
+        # before a call (">", a code fence) never reach the person.
+        if upto > self.sent and any(ch.isalnum() for ch in self.text[:upto]):
             if self.on_text is not None:
                 self.on_text(self.text[self.sent : upto])
             self.sent = upto
@@ -171,6 +174,8 @@ class NativeToolCalls:
     closing: str = ""  # what closes the call in the canonical raw form
     # Other ways a reply may start a call (bare or fenced JSON, as small models write it).
     loose_starts: tuple[str, ...] = ()
+    # A bare JSON call naming one of the tools starts a call even mid-reply.
+    bare_calls_anywhere: bool = False
 
     native = True
 
@@ -246,7 +251,12 @@ class NativeToolCalls:
         specs = self.specs(tools)
         stop = _Either(cancel)
         watch = _Trigger(
-            () if self.at_start else (self.trigger,),
+            (() if self.at_start else (self.trigger,))
+            + tuple(
+                f'{{"name":{space}"{t.name}"'
+                for t in (tools if self.bare_calls_anywhere else ())
+                for space in (" ", "")
+            ),
             ((self.trigger,) if self.at_start else ()) + self.loose_starts,
             on_text,
         )
@@ -280,13 +290,11 @@ class NativeToolCalls:
         if cancel is not None and cancel.is_set():
             return Reply(None, raw=watch.text, results=[first], cancelled=True)
         if not allow_tools or not tools:
-            # It may only answer now, but started a call: a mistake, fed back.
-            return Reply(
-                None,
-                raw=watch.text,
-                results=[first],
-                error="No more tool calls now: answer the user with what you have.",
-            )
+            # It may only answer now, but started a call: what it said before the call is
+            # the answer (the agent says what was found when that is nothing).
+            said = _clean_answer(before)
+            said = said if any(ch.isalnum() for ch in said) else ""
+            return Reply(Action(FINAL, answer=said), raw=before, results=[first])
         second = backend.chat(
             messages,
             settings,
@@ -458,6 +466,7 @@ HERMES = NativeToolCalls(
     wrap_list=False,
     closing="\n</tool_call>",
     loose_starts=('{"name"', '```json\n{"name"', '```json\n{\n  "name"', '```\n{"name"'),
+    bare_calls_anywhere=True,
 )
 MISTRAL = NativeToolCalls(
     "mistral",

@@ -113,12 +113,35 @@ def test_hermes_call_is_continued_under_the_schema_and_never_shown() -> None:
     assert len(reply.results) == 2
 
 
-def test_a_call_when_only_an_answer_is_allowed_is_a_mistake_fed_back() -> None:
-    backend = ScriptedBackend([call("greet", name="Ann")])
+def test_a_call_when_only_an_answer_is_allowed_ends_the_answer_there() -> None:
+    # What came before the call is the answer; the call is neither run nor shown.
+    backend = ScriptedBackend(["It is 5. " + call("greet", name="Ann")])
+    seen: list[str] = []
     reply = HERMES.turn(
-        backend, [{"role": "user", "content": "x"}], [GREET], SETTINGS, allow_tools=False
+        backend,
+        [{"role": "user", "content": "x"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=False,
+        on_text=seen.append,
     )
-    assert reply.action is None and "answer" in reply.error
+    assert reply.action is not None and reply.action.kind == FINAL
+    assert reply.action.answer == "It is 5." and "".join(seen).strip() == "It is 5."
+    assert len(backend.requests) == 1
+
+
+def test_marks_before_a_bare_call_mid_reply_are_never_shown() -> None:
+    backend = ScriptedBackend(['>{"name": "greet", "arguments": {"name": "Ann"}}'])
+    seen: list[str] = []
+    reply = HERMES.turn(
+        backend,
+        [{"role": "user", "content": "x"}],
+        [GREET],
+        SETTINGS,
+        allow_tools=False,
+        on_text=seen.append,
+    )
+    assert "".join(seen) == "" and reply.action is not None and reply.action.answer == ""
 
 
 def test_stop_during_a_hermes_answer_cancels() -> None:

@@ -127,19 +127,17 @@ def test_failing_tool_becomes_an_observation(store: TraceStore) -> None:
     assert trace.status == "ok"
 
 
-def test_step_budget_exhausted(store: TraceStore) -> None:
-    outputs = [call("add", a=i, b=1) for i in range(3)]
+def test_the_last_step_answers_with_what_was_found(store: TraceStore) -> None:
+    outputs = [call("add", a=i, b=1) for i in range(3)]  # a model that calls forever
     backend = ScriptedBackend(outputs)
     trace = make_agent(backend, store, max_steps=3).run("loop forever")
-    assert trace.status == "budget_exhausted"
     assert len(trace.steps) == 3
-    assert "3 steps" in trace.final_answer
-    # What the user reads is a plain sentence with what was found, nothing internal.
-    assert "The last thing I found (add): 2" in trace.final_answer
-    assert "tool_call" not in trace.final_answer and "already" not in trace.final_answer
-    # The last step was only allowed to answer (a call there was a mistake).
+    # The last step may only answer: the call it started ends it, and the person reads
+    # what was found, in plain words, nothing internal.
+    assert trace.status == "ok" and trace.final_answer == "Here is what I found: 2"
     assert "tool_call" in trace.steps[0].response_schema
     assert "tool_call" not in trace.steps[-1].response_schema
+    assert backend.requests[-1]["text_only"] is True
 
 
 def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
