@@ -555,19 +555,22 @@ def cut_text(text: str, keep: float) -> str:
     return f"{text[:n]}\n[... cut: {len(text) - n} more characters not shown]"
 
 
+def _last_result(steps: Sequence[Step]) -> Step | None:
+    """The last step whose tool ran and gave something back."""
+    found = [s for s in steps if s.tool_name and s.kind == "tool_call" and s.observation]
+    return found[-1] if found else None
+
+
 def _found(steps: Sequence[Step]) -> str:
     """The last tool result of the run, in one short line ("" when there is none)."""
-    found = [s for s in steps if s.tool_name and s.kind == "tool_call" and s.observation]
-    if not found:
-        return ""
-    return " ".join((found[-1].observation or "").split())[:300]
+    last = _last_result(steps)
+    return " ".join((last.observation or "").split())[:300] if last else ""
 
 
 def _stopped_answer(max_steps: int, steps: Sequence[Step]) -> str:
     """What the user reads when the step budget ran out: what was found, in plain words."""
     text = f"I stopped after {max_steps} steps without a final answer."
-    found = _found(steps)
-    if found:
-        last = [s for s in steps if s.tool_name and s.kind == "tool_call"][-1]
-        text += f" The last thing I found ({last.tool_name}): {found}"
+    last = _last_result(steps)
+    if last is not None:
+        text += f" The last thing I found ({last.tool_name}): {_found(steps)}"
     return text + " You can ask again more specifically."
