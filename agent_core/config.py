@@ -62,6 +62,11 @@ class Paths:
         """Converted or cached model files (e.g. the embedding GGUF); can be rebuilt."""
         return self.data_dir / "models"
 
+    @property
+    def prompt_states_dir(self) -> Path:
+        """The model's state after the stable start of the prompt; a cache, can be deleted."""
+        return self.cache_dir / "prompt-states"
+
 
 @dataclass
 class ModelConfig:

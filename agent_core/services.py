@@ -199,6 +199,7 @@ class Services:
             n_ctx=model.n_ctx,
             n_threads=model.n_threads,
             gpu_layers=model.gpu_layers,
+            state_dir=self.paths.prompt_states_dir,
         )
 
     @property

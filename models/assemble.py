@@ -19,12 +19,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.catalog import PackagedModel, Part
 from models.errors import JackdawError, ModelFileError, ModelNotFoundError
+from models.gguf_info import file_sha256, known_sha256, remember_sha256
 
 log = logging.getLogger(__name__)
 
@@ -101,32 +102,9 @@ def locate_parts(model: PackagedModel) -> list[Path]:
 
 
 # -- checking ----------------------------------------------------------------------------------
-_verified: set[tuple[str, int, int, int, str]] = set()
-_verified_lock = threading.Lock()
-
-
-def _identity(path: Path, sha256: str) -> tuple[str, int, int, int, str]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, sha256)
-
-
-def sha256_of(paths: Iterable[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            while block := fh.read(BLOCK):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def is_verified(path: Path, sha256: str) -> bool:
     """Whether this exact file (same size, mtime and inode) was checked in this process."""
-    try:
-        key = _identity(path, sha256)
-    except OSError:
-        return False
-    with _verified_lock:
-        return key in _verified
+    return known_sha256(path) == sha256
 
 
 def verify_file(path: Path, sha256: str, size: int | None = None, what: str = "") -> Path:
@@ -142,25 +120,12 @@ def verify_file(path: Path, sha256: str, size: int | None = None, what: str = ""
             f"{label} at {path} has {actual_size:,} bytes, not the pinned {size:,}: "
             "it is not the expected file (truncated or replaced?). It was not loaded."
         )
-    actual = sha256_of([path])
+    actual = file_sha256(path)
     if actual != sha256:
         raise ModelChecksumError(
             f"{label} at {path} has sha256 {actual}, not the pinned {sha256}. It was not loaded."
         )
-    with _verified_lock:
-        _verified.add(_identity(path, sha256))
     return path
-
-
-def _remember(path: Path, sha256: str) -> None:
-    with _verified_lock:
-        _verified.add(_identity(path, sha256))
-
-
-def _forget_all() -> None:
-    """Tests: forget which files were checked."""
-    with _verified_lock:
-        _verified.clear()
 
 
 def check_parts(model: PackagedModel, paths: list[Path]) -> None:
@@ -172,7 +137,7 @@ def check_parts(model: PackagedModel, paths: list[Path]) -> None:
         if size != part.size:
             raise _corrupt(model, index, part, path, f"has {size:,} bytes, not {part.size:,}")
     for index, (part, path) in pairs:
-        if sha256_of([path]) != part.sha256:
+        if file_sha256(path) != part.sha256:
             raise _corrupt(model, index, part, path, "has the wrong sha256")
 
 
@@ -256,7 +221,7 @@ def assemble(
     finally:
         if tmp.exists():
             tmp.unlink()
-    _remember(dest, model.sha256)
+    remember_sha256(dest, model.sha256)
     log.info("Joined %s into %s in %.1f s", model.display_name, dest, time.monotonic() - start)
     return dest
 

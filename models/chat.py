@@ -44,6 +44,7 @@ class ChatResult:
     duration_ms: float
     first_token_ms: float
     prompt: str = ""  # the exact text the model saw, when the backend formats it itself
+    reused_prompt_tokens: int = 0  # not read again: held from the last call or a saved state
 
     @property
     def cancelled(self) -> bool:

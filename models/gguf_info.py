@@ -72,6 +72,16 @@ class _Reader:
     def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
 
+    def skip_strings(self, count: int) -> None:
+        read, seek, length = self.fh.read, self.fh.seek, struct.Struct("<Q").unpack
+        try:
+            for _ in range(count):
+                seek(length(read(8))[0], 1)
+        except struct.error:
+            raise TruncatedGGUFError(f"{self.path} ends in the middle of its header.") from None
+        if self.fh.tell() > os.fstat(self.fh.fileno()).st_size:
+            raise TruncatedGGUFError(f"{self.path} ends in the middle of its header.")
+
     def string(self) -> str:
         return self.read(self.unpack("<Q")).decode("utf-8", errors="replace")
 
@@ -84,6 +94,9 @@ class _Reader:
             item_type, count = self.unpack("<I"), self.unpack("<Q")
             if item_type in _SCALARS and count > MAX_KEPT_ARRAY:
                 self.read(struct.calcsize(_SCALARS[item_type]) * count)  # skip
+                return f"<array of {count}>"
+            if item_type == _STRING and count > MAX_KEPT_ARRAY:
+                self.skip_strings(count)  # a vocabulary: 150,000 strings nobody reads here
                 return f"<array of {count}>"
             items = [self.value(item_type) for _ in range(count)]
             return items if count <= MAX_KEPT_ARRAY else f"<array of {count}>"
@@ -156,21 +169,45 @@ def quantization_name(contents: GGUFContents) -> str:
     return max(contents.tensor_types.items(), key=lambda kv: kv[1])[0]
 
 
-_sha_cache: dict[tuple[str, int, int], str] = {}
+# sha256 digests by file identity (path, size, mtime, inode), for the life of the process:
+# the one place a model file is hashed, so a load checks a file once, not once per caller.
+_sha_cache: dict[tuple[str, int, int, int], str] = {}
+
+
+def _file_key(path: Path | str) -> tuple[str, int, int, int]:
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return (str(resolved), stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 def file_sha256(path: Path | str) -> str:
-    """sha256 of a file, remembered per (path, size, mtime) for the life of the process."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    """sha256 of a file, computed once per identity (path, size, mtime, inode)."""
+    key = _file_key(path)
     if key not in _sha_cache:
         digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
+        with open(key[0], "rb") as fh:
+            while chunk := fh.read(4 << 20):
                 digest.update(chunk)
         _sha_cache[key] = digest.hexdigest()
     return _sha_cache[key]
+
+
+def known_sha256(path: Path | str) -> str | None:
+    """The digest already computed for this exact file in this process, if any."""
+    try:
+        return _sha_cache.get(_file_key(path))
+    except OSError:
+        return None
+
+
+def remember_sha256(path: Path | str, digest: str) -> None:
+    """Record a digest computed elsewhere (while the file was written)."""
+    _sha_cache[_file_key(path)] = digest
+
+
+def forget_sha256s() -> None:
+    """Tests: hash again, as a new process would."""
+    _sha_cache.clear()
 
 
 def model_info(path: Path | str, with_sha256: bool = True) -> ModelInfo:

@@ -25,6 +25,8 @@ from models.errors import (
     UnsupportedArchitectureError,
 )
 from models.gguf_info import ModelInfo, model_info
+from models.prompt_state import MIN_TOKENS as MIN_STATE_TOKENS
+from models.prompt_state import PromptStates, model_identity, shared_prefix
 
 log = logging.getLogger("jackdaw.models")
 
@@ -118,6 +120,7 @@ class LlamaCppBackend:
         n_threads: int = 0,
         gpu_layers: str | int = "auto",
         info: ModelInfo | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -134,6 +137,10 @@ class LlamaCppBackend:
             )
         except (ValueError, RuntimeError) as exc:
             raise self._load_error(exc) from exc
+        # Saved states of the prompt's stable start, so a new process need not read it again.
+        self._states = (
+            PromptStates(state_dir, model_identity(path, n_ctx)) if state_dir is not None else None
+        )
         self._lock = threading.Lock()  # one inference lane: llama.cpp contexts are not thread-safe
         self._grammars: dict[str, Any] = {}
         template = self._llama.metadata.get("tokenizer.chat_template") or FALLBACK_TEMPLATE
@@ -185,28 +192,51 @@ class LlamaCppBackend:
     ) -> int:
         return len(self.format_prompt(messages, tools)[1])
 
-    def _prefill(self, tokens: list[int], cancel: threading.Event | None) -> bool:
+    def _prefill(self, tokens: list[int], cancel: threading.Event | None, stable: int = 0) -> int:
         """Read the prompt (all but its last token) in short slices, checking ``cancel``
         between them, so Stop acts within a fraction of a second even on a long prompt.
-        What llama.cpp already holds of the prompt (the shared prefix) is not read again.
-        Returns False when cancelled."""
+
+        What llama.cpp already holds of the prompt (the shared prefix) is not read again. The
+        first ``stable`` tokens (system prompt and tool specs) are loaded from a saved state
+        when there is one, and saved once read. Returns how many prompt tokens were not read
+        (held or loaded), or -1 when cancelled.
+        """
         llama = self._llama
-        if cancel is None:
-            return True
-        held = llama.input_ids[: llama.n_tokens].tolist()
-        shared = 0
-        for a, b in zip(held, tokens, strict=False):
-            if a != b:
-                break
-            shared += 1
         end = len(tokens) - 1  # create_completion reads the last token itself
-        shared = min(shared, end)
+        shared = min(shared_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens), end)
         llama.n_tokens = shared  # eval() drops the rest of the KV cache from here
-        for start in range(shared, end, PREFILL_SLICE):
-            if cancel.is_set():
-                return False
-            llama.eval(tokens[start : min(start + PREFILL_SLICE, end)])
-        return not cancel.is_set()
+        reused = shared
+        save_at = 0
+        if self._states is not None and shared < stable <= end:
+            saved = self._states.has(tokens[:stable])
+            if saved and self._states.load(llama._ctx.ctx, tokens[:stable]):
+                llama.input_ids[:stable] = tokens[:stable]
+                llama.n_tokens = shared = reused = stable
+            else:
+                if saved:  # a failed load may have cleared what was held
+                    llama.n_tokens = shared = reused = 0
+                save_at = stable
+        start = shared
+        while start < end:
+            if cancel is not None and cancel.is_set():
+                return -1
+            stop = min(start + PREFILL_SLICE, save_at if start < save_at else end, end)
+            llama.eval(tokens[start:stop])
+            start = stop
+            if start == save_at and self._states is not None:
+                self._states.save(llama._ctx.ctx, tokens[:save_at])
+        return -1 if cancel is not None and cancel.is_set() else reused
+
+    def _stable_length(
+        self, messages: list[Message], tools: list[ToolSpec] | None, tokens: list[int]
+    ) -> int:
+        """How many leading tokens of the prompt hold only the system message (with tools):
+        the part every question shares, worth a saved state."""
+        if self._states is None or not messages or messages[0].get("role") != "system":
+            return 0
+        system_only = self.format_prompt(messages[:1], tools)[1]
+        stable = shared_prefix(system_only, tokens)
+        return stable if stable >= MIN_STATE_TOKENS else 0
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         """The grammar for ``schema``, checked by llama.cpp once before it is ever used.
@@ -277,13 +307,15 @@ class LlamaCppBackend:
             grammar = self._text_grammar()
         else:
             grammar = None
+        stable = self._stable_length(messages, tools, tokens)
         with self._lock:
             started = time.perf_counter()
             first_token_ms = 0.0
             pieces: list[str] = []
             n_completion = 0
             finish = "stop"
-            if not self._prefill(tokens, cancel):
+            reused = self._prefill(tokens, cancel, stable)
+            if reused < 0:
                 return ChatResult(
                     text="",
                     prompt_tokens=len(tokens),
@@ -332,6 +364,7 @@ class LlamaCppBackend:
             duration_ms=duration_ms,
             first_token_ms=first_token_ms or duration_ms,
             prompt=prompt,
+            reused_prompt_tokens=reused,
         )
 
     def close(self) -> None:

@@ -11,7 +11,6 @@ the file's own metadata. Two facts of llama.cpp shape this class:
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -28,6 +27,7 @@ from models.errors import (
     ModelNotFoundError,
     NotAGGUFError,
 )
+from models.gguf_info import file_sha256
 
 _GGUF_MAGIC = b"GGUF"
 
@@ -88,7 +88,7 @@ class LlamaCppEmbedder:
     @cached_property
     def model_id(self) -> str:
         """``<file stem>@<first 16 hex digits of the file's sha256>``."""
-        return f"{self._path.stem}@{_sha256_of(self._path)[:16]}"
+        return f"{self._path.stem}@{file_sha256(self._path)[:16]}"
 
     @property
     def dimension(self) -> int:
@@ -268,11 +268,3 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     rather than turning into NaNs."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -42,11 +42,12 @@ from models.discovery import (
     tiny_chat_model,
 )
 from models.errors import JackdawError, ModelNotFoundError
+from models.gguf_info import file_sha256, forget_sha256s
 
 
 @pytest.fixture(autouse=True)
 def forget_checks() -> None:
-    asm._forget_all()
+    forget_sha256s()
 
 
 def test_catalogue_is_consistent() -> None:
@@ -112,14 +113,14 @@ def test_default_model_is_joined_once_and_checked(tmp_path: Path) -> None:
     path = default_chat_model(models_dir=folder, progress=seen.append)
     assert path == folder / DEFAULT_MODEL.filename
     assert path.stat().st_size == DEFAULT_MODEL.size
-    assert asm.sha256_of([path]) == DEFAULT_MODEL.sha256
+    assert file_sha256(path) == DEFAULT_MODEL.sha256
     assert [p.done_bytes for p in seen] == sorted(p.done_bytes for p in seen)
     assert seen[-1].done_bytes == seen[-1].total_bytes == DEFAULT_MODEL.size
     assert {p.part for p in seen} == set(range(1, 7))
     assert list(folder.iterdir()) == [path]  # no temporary file left behind
     # Second use: the same file, not joined again.
     mtime = path.stat().st_mtime_ns
-    asm._forget_all()  # as in a new process: checked again, not rebuilt
+    forget_sha256s()  # as in a new process: checked again, not rebuilt
     assert default_chat_model(models_dir=folder, progress=seen.append) == path
     assert path.stat().st_mtime_ns == mtime
 
@@ -192,7 +193,7 @@ def test_a_damaged_joined_file_is_never_loaded_but_rebuilt(tmp_path: Path) -> No
     with pytest.raises(ModelChecksumError, match="It was not loaded"):
         verify_file(dest, DEFAULT_MODEL.sha256, DEFAULT_MODEL.size)
     path = model_file(DEFAULT_MODEL, tmp_path)
-    assert path == dest and asm.sha256_of([path]) == DEFAULT_MODEL.sha256
+    assert path == dest and file_sha256(path) == DEFAULT_MODEL.sha256
 
 
 def test_a_wrong_tiny_model_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,7 +213,7 @@ def test_the_frozen_app_uses_the_bundled_file(
     bundled.mkdir()
     (bundled / SMOLLM2_135M.filename).symlink_to(tiny_chat_model())
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
-    asm._forget_all()
+    forget_sha256s()
     assert tiny_chat_model() == bundled / SMOLLM2_135M.filename
     (bundled / DEFAULT_MODEL.filename).write_bytes(b"not the model")
     with pytest.raises(ModelChecksumError) as info:
