@@ -249,6 +249,10 @@ class NativeToolCalls:
         cancel: threading.Event | None = None,
     ) -> Reply:
         specs = self.specs(tools)
+        if not allow_tools and _has_tool_results(messages):
+            # Answering from results: the results as plain text before the question, and no
+            # tool specs. Shown its own calls, the 0.5B model repeats a call instead.
+            messages, specs = results_as_text(messages), None
         stop = _Either(cancel)
         watch = _Trigger(
             (() if self.at_start else (self.trigger,))
@@ -339,6 +343,40 @@ class NativeToolCalls:
             {"role": "assistant", "content": raw},
             {"role": "user", "content": error},
         ]
+
+
+def _has_tool_results(messages: Sequence[Message]) -> bool:
+    return any(m.get("role") == "tool" for m in messages)
+
+
+def results_as_text(messages: Sequence[Message]) -> list[Message]:
+    """The conversation with this run's native tool calls folded into its question.
+
+    Earlier turns stay as they are; the question (the last user message before the first
+    call) gets what each call returned written before it, and the calls, their results and
+    any format mistakes after it are left out.
+    """
+    first_call = next(
+        (i for i, m in enumerate(messages) if m.get("role") == "tool" or m.get("tool_calls")),
+        len(messages),
+    )
+    asked = max((i for i in range(first_call) if messages[i].get("role") == "user"), default=-1)
+    if asked < 0:
+        return list(messages)
+    calls: dict[str, str] = {}
+    found: list[str] = []
+    for message in messages[asked + 1 :]:
+        for call in message.get("tool_calls") or []:
+            function = call.get("function", {})
+            arguments = json.dumps(function.get("arguments", {}), ensure_ascii=False)
+            calls[call.get("id", "")] = f"{function.get('name', '')} {arguments}"
+        if message.get("role") == "tool":
+            called = calls.get(str(message.get("tool_call_id", "")), str(message.get("name", "")))
+            entry = f"{called}:\n{message.get('content', '')}"
+            if entry not in found:  # a repeated call: its result once
+                found.append(entry)
+    folded = "What my tools found:\n" + "\n\n".join(found) + "\n\n" + messages[asked]["content"]
+    return [*messages[:asked], {"role": "user", "content": folded}]
 
 
 @dataclass(frozen=True)

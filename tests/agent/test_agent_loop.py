@@ -156,7 +156,19 @@ def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
     assert trace.steps[1].kind == "repeat"
     assert "tool_call" not in trace.steps[2].response_schema  # forced to answer
     # The model got the same result again, as the call's result; nothing internal.
-    assert backend.requests[-1]["messages"][-1]["content"] == "2"
+    assert trace.steps[2].messages[-1] == {
+        "role": "tool",
+        "name": "add",
+        "tool_call_id": "call00001",
+        "content": "2",
+    }
+    # Answering, it reads the result once, as text before the question, without tool specs
+    # (shown its own calls, the small default model repeats them).
+    answering = backend.requests[-1]
+    assert answering["tools"] is None and answering["text_only"] is True
+    assert answering["messages"][1:] == [
+        {"role": "user", "content": 'What my tools found:\nadd {"a": 1, "b": 1}:\n2\n\n1+1'}
+    ]
     assert trace.final_answer == "2"
 
 

@@ -94,6 +94,9 @@ def test_a_tool_call_of_the_default_model_validates(qwen, tmp_path: Path) -> Non
             assert step.tool_outcome["status"] not in ("invalid_arguments", "unknown_tool")
         schema = step.response_schema["tool_call"]
         jsonschema.validate({"name": step.tool_name, "arguments": step.tool_args}, schema)
+    # and the model itself said the result in words (not the "Here is what I found" fallback)
+    assert not trace.extra.get("empty_answer"), trace.final_answer
+    assert "7006652" in trace.final_answer.replace(",", ""), trace.final_answer
 
 
 def test_the_tiny_model_decides_then_answers_without_leaks(smollm, tmp_path: Path) -> None:

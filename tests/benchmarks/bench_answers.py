@@ -62,9 +62,12 @@ def has(*alternatives: str) -> Check:
 
 
 def number(value: float) -> Check:
+    """Correct when the answer's last number is ``value`` (answers restate the question's
+    numbers first: "144 divided by 12 equals 10" is wrong)."""
+
     def check(answer: str) -> bool:
         found = re.findall(r"-?\d[\d,]*(?:\.\d+)?", answer)
-        return any(abs(float(f.replace(",", "")) - value) < 1e-6 for f in found)
+        return bool(found) and abs(float(found[-1].rstrip(",").replace(",", "")) - value) < 1e-6
 
     return check
 

@@ -101,11 +101,17 @@ def test_a_repeated_task_replays_the_script_and_skips_the_planning_calls(world) 
     replay = trace.extra["replay"]
     assert replay["replayed_steps"] == [0, 1] and replay["fell_back"] is None
     assert replay["sources"] == [first.id]
-    # The model saw the replayed calls and their results exactly as if it had made them.
-    answer_prompt = backend.requests[0]["messages"]
-    assert "Buy milk" in answer_prompt[-3]["content"] and answer_prompt[-1]["content"].endswith(
-        "42"
-    )
+    # The model saw the replayed calls' results exactly as if it had made them: as text,
+    # before the question, since it may only answer.
+    (answer_prompt,) = backend.requests[0]["messages"][1:]
+    assert "Buy milk" in answer_prompt["content"] and "calculator" in answer_prompt["content"]
+    assert answer_prompt["content"].endswith(question)
+    assert [m.get("role") for m in trace.steps[-1].messages[-4:]] == [
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+    ]
     assert experience.successes == 2 and experience.uses == 1
     # Only the answer was left: the model was not offered the tools again.
     assert "tool_call" not in trace.steps[-1].response_schema
