@@ -6,6 +6,7 @@ is shown first; the model loads afterwards in a worker, so the window is usable 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -19,9 +20,11 @@ from desktop.chat.controller import ChatController
 from desktop.confirm import ConfirmDialog, QtConfirmationHandler
 from desktop.main_window import MainWindow
 from desktop.model_loader import ModelLoader
+from desktop.model_names import configured_name
 from desktop.panels.knowledge import KnowledgeController, KnowledgePage
 from desktop.panels.learning import LearningController
 from desktop.panels.learning_view import LearningPage
+from desktop.panels.models import ModelsController, ModelsPage, stored_path
 from desktop.panels.permissions import PermissionsController, PermissionsPage
 from desktop.settings.controller import SettingsController
 from desktop.settings.dialog import SettingsDialog
@@ -69,6 +72,10 @@ class Jackdaw(QObject):
         self.window.add_page(self.knowledge_page, "Knowledge")
         self.window.add_page(self.learning_page, "Learning")
         self.window.add_page(self.permissions_page, "Permissions")
+        self.models_page = ModelsPage()
+        self.models = ModelsController(services, self.models_page, self.tasks)
+        self.window.add_page(self.models_page, "Models")
+        self.model_names: dict[str, str] = {}  # [model] path -> a human name already read
         self.settings_dialog: SettingsDialog | None = None
         self._reload_after_run = False
         self._closed = False
@@ -77,6 +84,8 @@ class Jackdaw(QObject):
         w = self.window
         w.settings_requested.connect(self.open_settings)
         w.chat.pick_model_requested.connect(self.pick_model)
+        self.models.switched.connect(self._model_switched)
+        self.models.settings_requested.connect(self.open_settings)
         w.tabs.currentChanged.connect(self._page_shown)
         w.closing.connect(self.shutdown)
         self.model.loading.connect(self._model_loading)
@@ -114,29 +123,25 @@ class Jackdaw(QObject):
             self.learning.refresh()
         elif page is self.knowledge_page:
             self.knowledge.refresh()
+        elif page is self.models_page and not self.models.rows:
+            self.models.refresh()  # discovery reads every GGUF's header: once, then on demand
 
     # -- the model --------------------------------------------------------------------------
     def _model_name(self) -> str:
-        config = self.services.config
-        if config.model.backend == "openai":
-            return f"{config.server.model or 'server'} at {config.server.base_url}"
-        from models.discovery import chat_model_label
-
-        return chat_model_label(config.model.path)
+        """A human name without reading the file (the main thread)."""
+        return configured_name(self.services.config, self.model_names)
 
     def _model_loading(self) -> None:
         self.window.set_model_text(f"Model: {self._model_name()} — loading…")
 
     def _model_loaded(self, info: Any) -> None:
-        from models.discovery import chat_model_label
-
-        config = self.services.config
-        # The configured model's human name, when that is what was loaded (the backend
-        # may be another one, e.g. handed in by a test or a plugin).
-        loaded = str(getattr(info, "path", ""))
-        local = config.model.backend == "local" and loaded.endswith(".gguf")
-        name = chat_model_label(config.model.path, read_file=True) if local else info.name
-        self.window.set_model_text(f"Model: {name}", info.describe())
+        # The human name the loader read from the file's header in its worker (never the
+        # raw general.name; a backend handed in by a test or a plugin keeps its own).
+        name = self.model.display_name or str(getattr(info, "name", ""))
+        if dataclasses.is_dataclass(info) and not isinstance(info, type):
+            info = dataclasses.replace(info, name=name)
+        tip = info.describe()
+        self.window.set_model_text(f"Model: {name}", tip)
         self._start_refinement_schedule()
         self._start_watching()
 
@@ -202,10 +207,15 @@ class Jackdaw(QObject):
         return dialog
 
     def pick_model(self) -> None:
-        dialog = self.open_settings()
-        controller = dialog.findChild(SettingsController)
-        if controller is not None:
-            QTimer.singleShot(0, controller.pick_model)
+        """The chat banner's "pick one…": the Models page (the catalogue, the GGUFs already
+        on this computer, and a file of one's own through Settings)."""
+        self.window.show_page(self.models_page)
+
+    def _model_switched(self, stored: str, name: str) -> None:
+        """The Models page changed [model] path (saved already): reload as Settings would."""
+        if stored:
+            self.model_names[stored_path(stored)] = name
+        self._settings_saved(True)
 
     def _settings_saved(self, model_changed: bool) -> None:
         self._update_banner()
@@ -240,6 +250,7 @@ class Jackdaw(QObject):
         self.confirmer.close()
         self.chat.shutdown()
         self.knowledge.shutdown()
+        self.models.shutdown()
         if not self.tasks.shutdown(SHUTDOWN_WAIT_MS):
             log.warning("background work still running after %d ms", SHUTDOWN_WAIT_MS)
             return  # a worker may still use them: leave the knowledge base and engine open

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop import seams
+from desktop.model_names import loaded_name
 from desktop.tasks import TaskRunner
 from tools.confirm import ConfirmationHandler
 
@@ -32,6 +33,7 @@ class ModelLoader(QObject):
         self.state = "idle"
         self.info: Any = None
         self.error: BaseException | None = None
+        self.display_name = ""  # the loaded model's human name, read in the worker
         self._lock = threading.Lock()
         self._ready = False
 
@@ -45,6 +47,8 @@ class ModelLoader(QObject):
                 self.services.agent  # noqa: B018 (builds backend + agent)
                 if self.confirmer is not None:
                     seams.install_confirmer(self.services, self.confirmer)
+                info = self.services.chat_backend.info
+                self.display_name = loaded_name(self.services.config, info)
                 self._ready = True
             return self.services.chat_backend.info
 

@@ -2,8 +2,9 @@
 instead of failing inside llama.cpp.
 
 The estimate: the weights (the file's size) + the KV cache in f16 (2 x layers x n_ctx x KV
-width x 2 bytes) + a compute buffer of 10% of the weights (64 MB at least), as in
-``desktop/settings/estimate.py``. It is compared with the memory available now.
+width x 2 bytes) + a compute buffer of 10% of the weights (64 MB at least). It is compared
+with the memory available now. The Settings dialog shows the same estimate (with the share on
+the GPU for its layer count); the CLI and the Models page check it before switching.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ class Fit:
     kv_bytes: int
     available_bytes: int | None  # None: unknown on this platform
     n_ctx: int
+    overhead_bytes: int = 0  # the compute buffer (included in needed_bytes)
+    layers: int = 0  # layers in the model (0: unknown)
+    offloaded: int = 0  # of them on the GPU, for the configured [model] gpu_layers
+
+    @property
+    def gpu_bytes(self) -> int:
+        """Memory on the GPU: the offloaded layers' share of weights and cache, plus the
+        compute buffer."""
+        if not self.layers or not self.offloaded:
+            return 0
+        share = self.offloaded / self.layers
+        return int((self.weights_bytes + self.kv_bytes) * share + self.overhead_bytes)
 
     @property
     def fits(self) -> bool:
@@ -74,36 +87,72 @@ def available_memory() -> int | None:
         return None
 
 
-def kv_cache_bytes(metadata: dict[str, Any], n_ctx: int) -> int:
+def _number(metadata: dict[str, Any], key: str, default: int = 0) -> int:
     arch = str(metadata.get("general.architecture", ""))
+    value = metadata.get(f"{arch}.{key}", default)
+    if isinstance(value, list):  # per-layer values in some models: take the largest
+        value = max(value) if value else default
+    return int(value or default)
 
-    def number(key: str, default: int = 0) -> int:
-        value = metadata.get(f"{arch}.{key}", default)
-        if isinstance(value, list):  # per-layer values in some models: take the largest
-            value = max(value) if value else default
-        return int(value or default)
 
-    layers = number("block_count")
-    embedding = number("embedding_length")
-    heads = number("attention.head_count", 1) or 1
-    kv_heads = number("attention.head_count_kv", heads) or heads
-    head_dim = number("attention.key_length", embedding // heads if heads else 0)
+def layer_count(metadata: dict[str, Any]) -> int:
+    return _number(metadata, "block_count")
+
+
+def kv_cache_bytes(metadata: dict[str, Any], n_ctx: int) -> int:
+    layers = layer_count(metadata)
+    embedding = _number(metadata, "embedding_length")
+    heads = _number(metadata, "attention.head_count", 1) or 1
+    kv_heads = _number(metadata, "attention.head_count_kv", heads) or heads
+    head_dim = _number(metadata, "attention.key_length", embedding // heads if heads else 0)
     return 2 * layers * n_ctx * head_dim * kv_heads * 2
 
 
-def estimate_fit(
-    path: Path | str, n_ctx: int, size: int | None = None, available: int | None = -1
+def parse_gpu_layers(setting: str, layers: int) -> int:
+    """How many of ``layers`` go to the GPU for a ``[model] gpu_layers`` setting."""
+    text = str(setting).strip().lower()
+    if text in ("auto", "all", "-1"):
+        return layers
+    if text in ("0", "cpu", "none", ""):
+        return 0
+    try:
+        return max(0, min(int(text), layers))
+    except ValueError:
+        return 0
+
+
+def fit_from_metadata(
+    metadata: dict[str, Any],
+    weights: int,
+    n_ctx: int,
+    gpu_layers: str = "0",
+    available: int | None = -1,
 ) -> Fit:
-    """Reads only the header. ``size``: the weights' bytes when the file is split in shards;
-    ``available``: the memory to compare with (default: what the machine has now)."""
-    contents = read_gguf(path)
-    weights = size if size is not None else Path(path).stat().st_size
-    kv = kv_cache_bytes(contents.metadata, n_ctx)
+    """The estimate from a GGUF header's metadata and the weights' size in bytes."""
+    kv = kv_cache_bytes(metadata, n_ctx)
     overhead = max(int(weights * 0.10), 64 * 1024**2)
+    layers = layer_count(metadata)
     return Fit(
         needed_bytes=weights + kv + overhead,
         weights_bytes=weights,
         kv_bytes=kv,
         available_bytes=available_memory() if available == -1 else available,
         n_ctx=n_ctx,
+        overhead_bytes=overhead,
+        layers=layers,
+        offloaded=parse_gpu_layers(gpu_layers, layers),
     )
+
+
+def estimate_fit(
+    path: Path | str,
+    n_ctx: int,
+    size: int | None = None,
+    available: int | None = -1,
+    gpu_layers: str = "0",
+) -> Fit:
+    """Reads only the header. ``size``: the weights' bytes when the file is split in shards;
+    ``available``: the memory to compare with (default: what the machine has now)."""
+    contents = read_gguf(path)
+    weights = size if size is not None else Path(path).stat().st_size
+    return fit_from_metadata(contents.metadata, weights, n_ctx, gpu_layers, available)

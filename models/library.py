@@ -381,3 +381,16 @@ def discover(
             seen.add(key)
             found.append(describe(path, location.source, label))
     return found
+
+
+def name_from_filename(path: str | Path) -> str:
+    """A human name from a GGUF's file name alone (reads nothing but its size): what to show
+    before its header has been read. "Llama-3.2-3B-Instruct-Q4_K_M.gguf" -> "Llama 3.2 3B
+    Instruct · Q4_K_M"."""
+    path = Path(path)
+    if re.fullmatch(r"sha256-[0-9a-f]+", path.name):  # an Ollama blob: its name is a digest
+        return f"a model from Ollama ({path.name[7:19]}…)"
+    stem = _SHARD.sub(".gguf", path.name)
+    stem = stem[: -len(".gguf")] if stem.lower().endswith(".gguf") else stem
+    quant = _QUANT_SUFFIX.search(stem)
+    return human_name({}, path, quant.group(1).upper() if quant else "")

@@ -18,21 +18,24 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog
 
 from desktop import seams
+from desktop.model_names import loaded_name
 from desktop.settings.dialog import SettingsDialog
 from desktop.settings.estimate import estimate
 from desktop.tasks import TaskRunner, error_text
 from desktop.widgets import human_size
+from models.discovery import chat_model_label
 from models.gguf_info import model_info
 
 DEFAULT_KEY_NAME = "server-api-key"
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 
 
-def describe_info(info: Any) -> str:
+def describe_info(info: Any, name: str = "") -> str:
+    """The picked GGUF as a small table; ``name`` is its human name (not ``general.name``)."""
     billions = info.parameters / 1e9
     size = f"{billions:.1f} B" if billions >= 1 else f"{info.parameters / 1e6:.0f} M"
     rows = [
-        ("Name", info.name),
+        ("Name", name or info.name),
         ("Architecture", info.architecture),
         ("Parameters", size),
         ("Quantisation", info.quantization),
@@ -177,19 +180,20 @@ class SettingsController(QObject):
         n_ctx, layers = self.dialog.n_ctx.value(), self.dialog.gpu_layers_text()
         requested = self.dialog.model_path.text()
 
-        def work() -> tuple[Any, Any, bool]:
+        def work() -> tuple[Any, Any, bool, str]:
             path = self._model_file()
             return (
                 model_info(path, with_sha256=False),
                 estimate(path, n_ctx, layers),
                 gpu_available(),
+                chat_model_label(str(path), read_file=True),
             )
 
-        def shown(result: tuple[Any, Any, bool]) -> None:
+        def shown(result: tuple[Any, Any, bool, str]) -> None:
             if requested != self.dialog.model_path.text():
                 return  # the user typed on; a newer check is coming
-            info, memory, gpu = result
-            self.dialog.show_meta(describe_info(info))
+            info, memory, gpu, name = result
+            self.dialog.show_meta(describe_info(info, name))
             self.dialog.estimate.setText(memory.describe(gpu))
 
         def failed(exc: BaseException) -> None:
@@ -209,17 +213,17 @@ class SettingsController(QObject):
         self.dialog.show_test_result("Loading…", True)
         self._test_started = time.perf_counter()
 
-        def work() -> Any:
+        def work() -> str:
             trial = type(self.services)(self.services.paths, config)
             try:
-                return trial.chat_backend.info
+                return loaded_name(config, trial.chat_backend.info)
             finally:
                 trial.close()
 
-        def done(info: Any) -> None:
+        def done(name: str) -> None:
             seconds = time.perf_counter() - self._test_started
             self.dialog.test_load.setEnabled(True)
-            self.dialog.show_test_result(f"Loaded {info.name} in {seconds:.1f} s.", True)
+            self.dialog.show_test_result(f"Loaded {name} in {seconds:.1f} s.", True)
 
         def failed(exc: BaseException) -> None:
             self.dialog.test_load.setEnabled(True)

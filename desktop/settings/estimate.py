@@ -1,8 +1,9 @@
-"""How much memory a GGUF needs at a context size and GPU layer count (an estimate).
+"""How much memory a GGUF needs at a context size and GPU layer count, as the Settings
+dialog says it.
 
-Weights: the file's size, shared evenly across its layers. Context: the KV cache in f16,
-2 (K and V) x layers x context x KV width x 2 bytes. Plus a compute buffer that llama.cpp
-sizes by the context; we allow 10% of the weights (and 64 MB at least). Plain Python.
+The estimate itself is ``models.fit`` (one estimate for the CLI, the Models page and this
+dialog): the weights, the f16 KV cache and a compute buffer, compared with the memory the
+machine has now. Here it is only worded, with the share on the GPU. Plain Python.
 """
 
 from __future__ import annotations
@@ -11,81 +12,78 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.fit import GB, Fit, fit_from_metadata, parse_gpu_layers
 from models.gguf_info import read_gguf
 
-GB = 1024**3
+__all__ = ["GB", "MemoryEstimate", "estimate", "estimate_from_metadata", "parse_gpu_layers"]
 
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    layers: int  # layers in the model
-    offloaded: int  # layers on the GPU
-    weights_bytes: int
-    kv_bytes: int
-    overhead_bytes: int
+    fit: Fit
+
+    @property
+    def layers(self) -> int:
+        return self.fit.layers
+
+    @property
+    def offloaded(self) -> int:
+        return self.fit.offloaded
+
+    @property
+    def weights_bytes(self) -> int:
+        return self.fit.weights_bytes
+
+    @property
+    def kv_bytes(self) -> int:
+        return self.fit.kv_bytes
+
+    @property
+    def overhead_bytes(self) -> int:
+        return self.fit.overhead_bytes
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_bytes + self.overhead_bytes
+        return self.fit.needed_bytes
 
     @property
     def gpu_bytes(self) -> int:
-        if not self.layers or not self.offloaded:
-            return 0
-        share = self.offloaded / self.layers
-        return int((self.weights_bytes + self.kv_bytes) * share + self.overhead_bytes)
+        return self.fit.gpu_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.fit.fits
 
     def describe(self, gpu: bool = True) -> str:
         total = self.total_bytes / GB
         if not gpu:
-            return f"About {total:.2f} GB of RAM (this llama.cpp build runs on the CPU)."
-        if not self.offloaded:
-            return f"About {total:.2f} GB of RAM (weights + context); nothing on the GPU."
-        where = "all" if self.offloaded >= self.layers else f"{self.offloaded} of"
-        return (
-            f"About {self.gpu_bytes / GB:.2f} GB of GPU memory ({where} {self.layers} layers), "
-            f"{total:.2f} GB in all with the {self.kv_bytes / GB:.2f} GB context cache."
-        )
-
-
-def parse_gpu_layers(setting: str, layers: int) -> int:
-    text = str(setting).strip().lower()
-    if text in ("auto", "all", "-1"):
-        return layers
-    if text in ("0", "cpu", "none", ""):
-        return 0
-    try:
-        return max(0, min(int(text), layers))
-    except ValueError:
-        return 0
+            text = f"About {total:.2f} GB of RAM (this llama.cpp build runs on the CPU)."
+        elif not self.offloaded:
+            text = f"About {total:.2f} GB of RAM (weights + context); nothing on the GPU."
+        else:
+            where = "all" if self.offloaded >= self.layers else f"{self.offloaded} of"
+            text = (
+                f"About {self.gpu_bytes / GB:.2f} GB of GPU memory ({where} {self.layers} "
+                f"layers), {total:.2f} GB in all with the {self.kv_bytes / GB:.2f} GB context "
+                "cache."
+            )
+        available = self.fit.available_bytes
+        if available is not None and not self.fits and not (gpu and self.offloaded):
+            text += (
+                f" It will not fit: only {available / GB:.1f} GB are available. Choose a "
+                "smaller model or context, or close other programs."
+            )
+        return text
 
 
 def estimate_from_metadata(
-    metadata: dict[str, Any], file_size: int, n_ctx: int, gpu_layers: str
+    metadata: dict[str, Any],
+    file_size: int,
+    n_ctx: int,
+    gpu_layers: str,
+    available: int | None = -1,
 ) -> MemoryEstimate:
-    arch = str(metadata.get("general.architecture", ""))
-
-    def number(key: str, default: int = 0) -> int:
-        value = metadata.get(f"{arch}.{key}", default)
-        if isinstance(value, list):  # per-layer values in some models: take the largest
-            value = max(value) if value else default
-        return int(value or default)
-
-    layers = number("block_count")
-    embedding = number("embedding_length")
-    heads = number("attention.head_count", 1) or 1
-    kv_heads = number("attention.head_count_kv", heads) or heads
-    head_dim = number("attention.key_length", embedding // heads if heads else 0)
-    kv_width = head_dim * kv_heads
-    kv_bytes = 2 * layers * n_ctx * kv_width * 2
-    overhead = max(int(file_size * 0.10), 64 * 1024**2)
-    return MemoryEstimate(
-        layers=layers,
-        offloaded=parse_gpu_layers(gpu_layers, layers),
-        weights_bytes=file_size,
-        kv_bytes=kv_bytes,
-        overhead_bytes=overhead,
-    )
+    return MemoryEstimate(fit_from_metadata(metadata, file_size, n_ctx, gpu_layers, available))
 
 
 def estimate(path: str | Path, n_ctx: int, gpu_layers: str) -> MemoryEstimate:
