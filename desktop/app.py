@@ -219,6 +219,7 @@ class Jackdaw(QObject):
 
     def _settings_saved(self, model_changed: bool) -> None:
         self._update_banner()
+        self.models.settings_changed()
         if not model_changed:
             return
         if self.chat.busy:

@@ -78,6 +78,7 @@ class ModelsPage(QWidget):
 
     refresh_requested = Signal()
     folder_added = Signal(str)
+    file_opened = Signal(str)
     selected = Signal(str)  # a row's key ("" when none)
     download_requested = Signal()
     cancel_requested = Signal()
@@ -91,11 +92,14 @@ class ModelsPage(QWidget):
         head = QHBoxLayout()
         title = QLabel("Chat models")
         title.setProperty("role", "title")
+        self.open_file = QPushButton("Open a GGUF file…")
+        self.open_file.setToolTip("Use a model file of yours from anywhere (not copied)")
         self.add_folder = QPushButton("Add a folder…")
         self.add_folder.setToolTip("Also look for GGUF files in a folder of yours")
         self.refresh = QPushButton("Look again")
         self.refresh.setToolTip("Look for new GGUF files in the usual places and your folders")
         head.addWidget(title, 1)
+        head.addWidget(self.open_file)
         head.addWidget(self.add_folder)
         head.addWidget(self.refresh)
         layout.addLayout(head)
@@ -175,6 +179,7 @@ class ModelsPage(QWidget):
 
         self.refresh.clicked.connect(self.refresh_requested)
         self.add_folder.clicked.connect(self._pick_folder)
+        self.open_file.clicked.connect(self._pick_file)
         self.tree.itemSelectionChanged.connect(lambda: self.selected.emit(self.selected_key()))
         self.download.clicked.connect(self.download_requested)
         self.cancel.clicked.connect(self.cancel_requested)
@@ -182,11 +187,19 @@ class ModelsPage(QWidget):
         self.embedding_settings.clicked.connect(self.settings_requested)
         self.show_row(None)
         self.show_progress(None)
+        self.show_message("")
 
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Look for GGUF files in a folder")
         if folder:
             self.folder_added.emit(folder)
+
+    def _pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            self.file_opened.emit(path)
 
     # -- the list ---------------------------------------------------------------------------
     def set_rows(self, rows: list[ModelRow], keep: str = "") -> None:
@@ -268,7 +281,8 @@ class ModelsPage(QWidget):
         return str(item.data(0, Qt.ItemDataRole.UserRole) or "")
 
     # -- one model --------------------------------------------------------------------------
-    def show_row(self, row: ModelRow | None, downloading: bool = False) -> None:
+    def show_row(self, row: ModelRow | None, downloading: str = "") -> None:
+        """One model's details; ``downloading``: the key of the download under way."""
         if row is None:
             self.name.setText("Select a model")
             self.about.setText(
@@ -293,12 +307,27 @@ class ModelsPage(QWidget):
             lines.append(short_path(row.path))
         self.about.setText("\n".join(lines))
         self.fit.show()
-        self.download.setVisible(row.group == CATALOGUED and not row.downloaded)
+        self.download.setVisible(
+            row.group == CATALOGUED and not row.downloaded and row.key != downloading
+        )
         self.download.setText(f"Download ({size_words(row.size)})")
         self.download.setEnabled(not downloading)
+        self.download.setToolTip("One download at a time" if downloading else "")
         self.use.setVisible(row.usable)
         self.use.setEnabled(not row.active)
-        self.use.setText("In use" if row.active else "Use this model")
+        self.set_use_text("In use" if row.active else "Use this model")
+
+    def set_use_text(self, text: str) -> None:
+        """ "Use anyway" (after the memory warning) is a plain button, not the blue one."""
+        self.use.setText(text)
+        self.use.setProperty("role", "" if text == "Use anyway" else "primary")
+        self.use.style().unpolish(self.use)
+        self.use.style().polish(self.use)
+
+    def set_status(self, key: str, text: str) -> None:
+        item = self.item_for(key)
+        if item is not None:
+            item.setText(len(COLUMNS) - 1, text)
 
     def show_fit(self, fit: Fit | None, checking: bool = False) -> None:
         if checking:
@@ -362,6 +391,7 @@ class ModelsController(QObject):
         self._force = ""  # the key the user chose to use although it will not fit
         page.refresh_requested.connect(self.refresh)
         page.folder_added.connect(self.add_folder)
+        page.file_opened.connect(self.open_file)
         page.selected.connect(self._selected)
         page.download_requested.connect(lambda: self.download(self.page.selected_key()))
         page.cancel_requested.connect(self.cancel_download)
@@ -427,10 +457,10 @@ class ModelsController(QObject):
 
     def _selected(self, key: str) -> None:
         row = self.row(key)
-        self.page.show_row(row, downloading=bool(self.downloading))
+        self.page.show_row(row, downloading=self.downloading)
         if row is None:
             return
-        if key != self.downloading and self.page.message.property("for") != key:
+        if not self.downloading and self.page.message.property("for") != key:
             self.page.show_message("")
         if key in self.fits:
             self._show_fit(row, self.fits[key])
@@ -440,7 +470,7 @@ class ModelsController(QObject):
     def _show_fit(self, row: ModelRow, fit: Fit) -> None:
         self.page.show_fit(fit)
         if row.usable and not row.active:
-            self.page.use.setText("Use anyway" if not fit.fits else "Use this model")
+            self.page.set_use_text("Use this model" if fit.fits else "Use anyway")
 
     def check_fit(self, row: ModelRow) -> None:
         self.page.show_fit(None, checking=True)
@@ -461,6 +491,37 @@ class ModelsController(QObject):
         self.page.message.setProperty("for", key)
         self.page.show_message(text, role)
 
+    def open_file(self, path: str) -> None:
+        """List a GGUF the user picked (read in a worker) and select it."""
+
+        def done(row: ModelRow) -> None:
+            if self.row(row.key) is None:
+                self.rows.append(row)
+            self._show_rows()
+            self.page.select(row.key)
+
+        self.tasks.run(
+            lambda: self.adapter.open_file(path),
+            on_done=done,
+            on_error=lambda exc: self.show_message("", error_text(exc), "error"),
+            name="models-open",
+        )
+
+    def settings_changed(self) -> None:
+        """Settings saved: the model in use, or the embedding model, may have changed."""
+        if not self.rows:
+            return  # not shown yet: it reads everything when it is
+        active = self.adapter.active_key()
+        self.rows = [replace(r, active=r.key == active) for r in self.rows]
+        self.fits.clear()  # the context size may have changed too
+        self._show_rows()
+        self.tasks.run(
+            self.adapter.embedding,
+            on_done=self.page.show_embedding,
+            on_error=lambda exc: self.page.show_embedding(None, error_text(exc)),
+            name="models-embedding",
+        )
+
     def add_folder(self, folder: str) -> None:
         def done(_: Any) -> None:
             self.refresh()
@@ -479,7 +540,7 @@ class ModelsController(QObject):
             return
         cancel = threading.Event()
         self.downloading = key
-        self.page.download.setEnabled(False)
+        self.page.download.hide()
         self.page.show_progress(DownloadProgress(row.name, 0, row.size, 0.0), row.name)
         self.show_message(key, f"Downloading {row.name}…")
 
@@ -488,6 +549,8 @@ class ModelsController(QObject):
 
         def progress(p: DownloadProgress) -> None:
             self.page.show_progress(p, row.name)
+            share = p.done_bytes / p.total_bytes if p.total_bytes else 0.0
+            self.page.set_status(key, f"downloading, {share:.0%}")
 
         self.download_task = self.tasks.run(
             work,
@@ -521,6 +584,7 @@ class ModelsController(QObject):
 
     def _download_failed(self, row: ModelRow, exc: BaseException) -> None:
         self._download_over()
+        self.page.set_status(row.key, row.state)
         if isinstance(exc, DownloadCancelled):
             text, role = "Download cancelled. “Download” again resumes where it stopped.", "muted"
         elif isinstance(exc, ModelChecksumError):  # its own hint is about packages

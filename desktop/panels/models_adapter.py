@@ -16,11 +16,13 @@ from typing import Any
 
 from models.catalog import DEFAULT_MODEL, PACKAGED_MODELS, PackagedModel, find_packaged
 from models.download import CATALOGUE, CatalogueEntry, DownloadProgress, downloaded_file, pull
+from models.errors import JackdawError
 from models.fit import GB, Fit, available_memory, estimate_fit
 from models.library import FoundModel, Location, describe, discover
 
 PACKAGED, CATALOGUED, FOUND = "packaged", "catalogue", "found"
 CATALOGUE_CONTEXT = 4096  # the context the catalogue's RAM figures are given for
+YOUR_FILE = "Your file"
 GROUP_TITLES = {
     PACKAGED: "Installed with Jackdaw",
     CATALOGUED: "Catalogue — download a bigger model",
@@ -82,7 +84,9 @@ def size_words(n: int) -> str:
 def parameters_words(n: int) -> str:
     if n <= 0:
         return ""
-    return f"{n / 1e9:.1f}B parameters" if n >= 1e9 else f"{n / 1e6:.0f}M parameters"
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B parameters"
+    return f"{n / 1e6:.0f}M parameters" if n >= 1e6 else f"{n:,} parameters"
 
 
 def progress_words(p: DownloadProgress) -> str:
@@ -125,6 +129,7 @@ class ModelsAdapter:
         self.services = services
         self.catalogue = catalogue
         self.locations = None if locations is None else list(locations)
+        self.files: list[str] = []  # GGUFs the user opened on the page (listed until restart)
 
     @property
     def models_dir(self) -> Path:
@@ -152,7 +157,34 @@ class ModelsAdapter:
             if found.usable and found.path not in known:
                 known.add(found.path)
                 rows.append(self._found_row(found, active))
+        # Files opened here, and the one in use when it is in none of the usual places
+        # (picked in Settings, or on the command line): listed too, as the user's own.
+        picked = list(self.files)
+        if active and not active.startswith(f"{PACKAGED}:"):
+            picked.append(active)
+        for path in picked:
+            if path not in known and Path(path).is_file():
+                found = describe(Path(path), YOUR_FILE, Path(path).name)
+                if found.usable:
+                    known.add(path)
+                    rows.append(self._found_row(found, active))
         return rows
+
+    def open_file(self, path: str) -> ModelRow:
+        """A GGUF the user picked, as a row (it stays listed until the app restarts)."""
+        file = Path(path).expanduser().resolve()
+        found = describe(file, YOUR_FILE, file.name)
+        if found.error:
+            raise JackdawError(f"{file.name} cannot be read as a GGUF model: {found.error}")
+        if found.kind != "chat":
+            what = {
+                "embedding": "an embedding model (Settings › Embedding model takes those)",
+                "projector": "a vision projector that goes with a chat model",
+            }.get(found.kind, f"a {found.kind} model")
+            raise JackdawError(f"{file.name} is {what}, not a chat model.")
+        if str(file) not in self.files:
+            self.files.append(str(file))
+        return self._found_row(found, self.active_key())
 
     def discovered(self) -> list[FoundModel]:
         folders = list(self.services.config.model.search_folders or [])

@@ -122,7 +122,8 @@ def test_a_download_shows_progress_and_ends_in_the_list(
     page.progress.valueChanged.connect(seen.append)
     page.download.click()
     qtbot.waitUntil(lambda: "MB/s" in page.progress_label.text(), timeout=WAIT_MS)
-    assert page.cancel.isVisible() and not page.download.isEnabled()
+    assert page.cancel.isVisible() and not page.download.isVisible()
+    assert row_texts(page, key)[-1].startswith("downloading, ")
     qtbot.waitUntil(lambda: controller.download_task is None, timeout=WAIT_MS)
 
     assert seen and seen[-1] == 1000 and seen == sorted(seen)  # it moved forward, to the end
@@ -319,3 +320,55 @@ def test_settings_use_the_one_estimate_of_models_fit(qtbot, make_app, apps_home:
     assert "Llama 3.2 3B Instruct · Q4_K_M" in dialog.meta.text()  # not general.name
     assert "Llama-3.2" not in dialog.meta.text()
     assert "GB of RAM" in dialog.estimate.text()
+
+
+def test_a_file_of_ones_own_is_listed_and_used_in_place(
+    qtbot, make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = write_gguf(tmp_path / "mine" / "Phi-3-mini-Q4_K_M.gguf", arch="phi3", basename="Phi-3")
+    embedder = write_gguf(tmp_path / "mine" / "embed.gguf", arch="bert", template=None)
+    app = make_app([], load=False)
+    reloads: list[bool] = []
+    monkeypatch.setattr(app.model, "reload", lambda: reloads.append(True))
+    page, controller = models_page(qtbot, app)
+
+    page.file_opened.emit(str(embedder))
+    qtbot.waitUntil(page.message.isVisible, timeout=WAIT_MS)
+    assert "embedding model" in page.message.text() and controller.row(str(embedder)) is None
+
+    page.file_opened.emit(str(mine))
+    qtbot.waitUntil(lambda: page.selected_key() == str(mine), timeout=WAIT_MS)
+    assert row_texts(page, str(mine))[0] == "Phi 3 7B Instruct · Q4_K_M  — Your file"
+    qtbot.waitUntil(lambda: str(mine) in controller.fits, timeout=WAIT_MS)
+    page.use.click()
+    qtbot.waitUntil(lambda: reloads == [True], timeout=WAIT_MS)
+    assert app.services.config.model.path == str(mine)
+    # read again (as after a restart): the model in use is listed although no app keeps it
+    controller.adapter.files.clear()
+    controller.rows = []
+    controller.refresh()
+    qtbot.waitUntil(lambda: bool(controller.rows), timeout=WAIT_MS)
+    assert row_texts(page, str(mine))[-1] == "in use"
+
+
+def test_a_change_in_settings_shows_on_the_page(qtbot, make_app, tmp_path: Path) -> None:
+    embedder = write_gguf(
+        tmp_path / "e5-small-Q8_0.gguf",
+        arch="bert",
+        basename="e5-small",
+        size_label="33M",
+        template=None,
+    )
+    app = make_app([], load=False)
+    app.model.reload = lambda: None
+    page, _ = models_page(qtbot, app)
+    assert row_texts(page, f"{PACKAGED}:{DEFAULT_MODEL.name}")[-1] == "in use"
+    dialog = app.open_settings()
+    dialog.model_path.setText(SMOLLM2_135M.name)
+    dialog.embedding_path.setText(str(embedder))
+    dialog.save_button.click()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+    assert row_texts(page, f"{PACKAGED}:{SMOLLM2_135M.name}")[-1] == "in use"
+    assert row_texts(page, f"{PACKAGED}:{DEFAULT_MODEL.name}")[-1] == "ready"
+    qtbot.waitUntil(lambda: "E5 Small" in page.embedding.text(), timeout=WAIT_MS)
+    assert "rebuilds the index" in page.embedding.text()
