@@ -142,6 +142,7 @@ class Jackdaw(QObject):
             info = dataclasses.replace(info, name=name)
         tip = info.describe()
         self.window.set_model_text(f"Model: {name}", tip)
+        self.models.model_state(f"Now using {name}: loaded, ready for questions.", "ok")
         self._start_refinement_schedule()
         self._start_watching()
 
@@ -183,6 +184,7 @@ class Jackdaw(QObject):
             self.refinement.start()
 
     def _model_failed(self, exc: BaseException) -> None:
+        self.models.model_state(f"It could not be loaded: {error_text(exc)}", "error")
         self.window.set_model_text(
             f"Model: {self._model_name()} could not be loaded — see Settings",
             error_text(exc),

@@ -637,6 +637,12 @@ class ModelsController(QObject):
 
         self.tasks.run(work, on_done=done, on_error=failed, name="use-model")
 
+    def model_state(self, text: str, role: str) -> None:
+        """How the switch ended (the app's loader): said next to the model in use."""
+        active = next((r for r in self.rows if r.active), None)
+        if active is not None and self.page.message.property("for") == active.key:
+            self.show_message(active.key, text, role)
+
     def shutdown(self) -> None:
         self.cancel_download()
 

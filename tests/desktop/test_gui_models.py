@@ -244,6 +244,7 @@ def test_use_this_model_switches_and_the_status_bar_names_it(
     label = app.window.model_label
     qtbot.waitUntil(lambda: label.text() == f"Model: {ollama.name}", timeout=WAIT_MS)
     assert "raw-general-name" not in label.toolTip() and ollama.name in label.toolTip()
+    assert "loaded, ready" in page.message.text()
     saved = app.services.paths.config_file.read_text()
     assert ollama.path in saved  # in config.toml, used in place (the Ollama blob)
     assert row_texts(page, ollama.key)[-1] == "in use"
@@ -372,3 +373,22 @@ def test_a_change_in_settings_shows_on_the_page(qtbot, make_app, tmp_path: Path)
     assert row_texts(page, f"{PACKAGED}:{DEFAULT_MODEL.name}")[-1] == "ready"
     qtbot.waitUntil(lambda: "E5 Small" in page.embedding.text(), timeout=WAIT_MS)
     assert "rebuilds the index" in page.embedding.text()
+
+
+def test_a_model_that_cannot_load_says_so_on_the_page(qtbot, make_app, tmp_path: Path) -> None:
+    broken = tmp_path / "Broken-7B-Q4_K_M.gguf"
+    broken.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 8)  # cut short after the magic
+    header_only = write_gguf(tmp_path / "Qwen2.5-7B-Instruct-Q4_K_M.gguf")  # no weights
+    app = make_app([], load=False)
+    page, controller = models_page(qtbot, app)
+    page.file_opened.emit(str(broken))
+    qtbot.waitUntil(page.message.isVisible, timeout=WAIT_MS)
+    assert "cannot be read" in page.message.text() and controller.row(str(broken)) is None
+
+    page.file_opened.emit(str(header_only))
+    qtbot.waitUntil(lambda: str(header_only) in controller.fits, timeout=WAIT_MS)
+    page.use.click()  # the real loader: llama.cpp refuses a file without its tensors
+    qtbot.waitUntil(lambda: app.model.state == "failed", timeout=30_000)
+    assert "could not be loaded" in page.message.text()
+    assert page.message.property("role") == "error"
+    assert app.window.model_label.text().startswith("Model: Qwen2.5 7B Instruct · Q4_K_M could")
