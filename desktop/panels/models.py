@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.model_names import configured_name
 from desktop.panels.models_adapter import (
     CATALOGUED,
     FOUND,
@@ -388,7 +389,6 @@ class ModelsController(QObject):
         self.download_task: Task | None = None
         self.downloading = ""  # the key of the row being downloaded
         self.loading = False
-        self._force = ""  # the key the user chose to use although it will not fit
         page.refresh_requested.connect(self.refresh)
         page.folder_added.connect(self.add_folder)
         page.file_opened.connect(self.open_file)
@@ -424,6 +424,7 @@ class ModelsController(QObject):
         rows, embedding = result
         self.loading = False
         self.rows = rows
+        self.fits.clear()  # files may have changed since
         found = sum(1 for r in rows if r.group == FOUND)
         self.page.looking.setText(f"{found} GGUF file(s) found on this computer." if found else "")
         self.page.looking.setVisible(bool(found))
@@ -450,8 +451,6 @@ class ModelsController(QObject):
             where = "built in" if active.group == PACKAGED else short_path(active.path)
             self.page.show_active(active.name, where)
         else:
-            from desktop.model_names import configured_name
-
             self.page.show_active(configured_name(config), short_path(config.model.path))
         self._selected(self.page.selected_key())
 
@@ -596,8 +595,8 @@ class ModelsController(QObject):
             )
         else:
             text, role = f"The download of {row.name} failed: {error_text(exc)}", "error"
-        self.show_message(row.key, text, role)
         self._selected(self.page.selected_key())
+        self.show_message(row.key, text, role)  # whichever row is selected now
 
     # -- switching --------------------------------------------------------------------------
     def use(self, key: str) -> None:

@@ -23,6 +23,9 @@ from models.library import FoundModel, Location, describe, discover
 PACKAGED, CATALOGUED, FOUND = "packaged", "catalogue", "found"
 CATALOGUE_CONTEXT = 4096  # the context the catalogue's RAM figures are given for
 YOUR_FILE = "Your file"
+# Generation speed on 2 quiet CPU cores, tokens/s: docs/benchmarks.md ("The default chat
+# model": SmolLM2 measured, the default estimated from its measured ratio to SmolLM2).
+PACKAGED_TOK_S = {"smollm2-135m": 135.0, "qwen2.5-coder-0.5b": 47.0}
 GROUP_TITLES = {
     PACKAGED: "Installed with Jackdaw",
     CATALOGUED: "Catalogue — download a bigger model",
@@ -216,6 +219,7 @@ class ModelsAdapter:
             size=model.size,
             ram_bytes=self._ram(packaged_path(model), model.size),
             licence=model.licence,
+            tok_s=PACKAGED_TOK_S.get(model.name, 0.0),
             source="Built in",
             label=model.name,
             details=notes,
