@@ -1,9 +1,10 @@
 """What the Models page needs from ``models/``, as plain rows (no Qt).
 
-Four kinds of chat model, one row each: the packaged ones (the default and the tiny SmolLM2),
-the curated catalogue (downloaded or not), and the GGUFs other apps already keep on this
-computer (used in place). The page calls every method here from a worker: discovery reads
-each file's header, a download streams a gigabyte, a fit check may join the default model.
+Three groups of chat models, one row each: the packaged ones (the default and the tiny
+SmolLM2), the curated catalogue (downloaded or not), and the GGUFs already on this computer:
+those other apps keep, and files the user opened (all used in place). The page calls every
+method here from a worker: discovery reads each file's header, a download streams a gigabyte,
+a fit check may join the default model.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class ModelRow:
     stored: str  # what [model] path becomes ("" for the default); "" with no file yet
     path: str = ""  # the GGUF, when there is one (packaged models: resolved when used)
     size: int = 0  # bytes on disk (or to download)
-    ram_bytes: int = 0  # about, at a 4096-token context (0: estimated when selected)
+    ram_bytes: int = 0  # memory needed, about: the catalogue's figure at a 4096-token
+    # context; for a file, the models.fit estimate at the configured context (0: unknown)
     licence: str = ""
     tok_s: float = 0.0  # expected generation speed on 2 CPU cores (0: not measured)
     source: str = ""  # "Built in", "Hugging Face", "LM Studio", "Ollama" ...
