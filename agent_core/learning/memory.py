@@ -43,13 +43,17 @@ log = logging.getLogger("jackdaw.learning")
 MAX_FACTS = 5
 
 
+_NOT_NAMES = frozenset({"", "i"})
 _TERM = re.compile(r"\"[^\"]+\"|\S*\d\S*|\S+[./\\]\S+|(?<!^)(?<![.?!] )\b[A-Z][\w-]*")
 
 
 def distinctive_terms(text: str) -> set[str]:
     """Names, numbers, quoted text and paths: what makes two similar questions different
-    ("the Lisbon office wifi" is not "the Porto office wifi", however close the vectors)."""
-    return {t.strip("\"'?.,!:;()").lower() for t in _TERM.findall(text.strip())} - {""}
+    ("the Lisbon office wifi" is not "the Porto office wifi", however close the vectors).
+    The pronoun "I" is capitalised but names nothing: "When was the apple tree planted?"
+    and "In what year did I plant the apple tree?" ask the same."""
+    terms = {t.strip("\"'?.,!:;()").lower() for t in _TERM.findall(text.strip())}
+    return terms - _NOT_NAMES
 
 
 def terms_agree(a: str, b: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_core.learning.errors import FeedbackError
+from agent_core.learning.memory import terms_agree
 from agent_core.traces import TraceNotFoundError
 from tests.fakes import final
 from tests.learning.fakes import cosine
@@ -98,6 +99,24 @@ def test_a_close_question_about_another_name_is_not_answered_from_the_correction
     )
     trace, _ = world.ask("what's the name of the Lisbon office wifi network", [])
     assert trace.final_answer.startswith("LIS-Guest (your correction of")
+
+
+def test_the_pronoun_i_is_not_a_name_that_must_agree(world) -> None:
+    # "I" is capitalised mid-sentence like a name; a paraphrase without it asks the same.
+    assert terms_agree(
+        "When was the apple tree planted?", "In what year did I plant the apple tree?"
+    )
+    assert not terms_agree("When was the apple tree planted in Lisbon?", "When was it in Porto?")
+    wrong, _ = world.ask("At what temperature did I bake my best loaf?", [final("180")])
+    correction = world.learning.correct(wrong.id, "At 240 °C.")
+    paraphrase = "How hot was the oven for my best loaf so far?"
+    similarity = cosine(world.embedder, wrong.question, paraphrase)
+    world.config.correction_similarity = similarity - 0.1
+    world.config.correction_strong_similarity = similarity - 0.05
+    trace, backend = world.ask(paraphrase, [])
+    assert not backend.requests
+    assert trace.extra["correction"]["correction_id"] == correction.id
+    assert trace.final_answer.startswith("At 240 °C. (your correction of")
 
 
 def test_unrelated_questions_get_no_correction(world) -> None:
