@@ -81,12 +81,28 @@ def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.lower()) if w not in _FILLER and len(w) > 1}
 
 
-def vague_reason(text: str, evidence: str = "") -> str | None:
+def vague_reason(
+    text: str, evidence: str = "", anchor: str = "", *, said: str = "", rejected: str = ""
+) -> str | None:
     """Why a lesson says nothing, or None: a copied placeholder, a stock phrase ("be
-    accurate"), too short, or (given the run it comes from) nothing in common with it."""
+    accurate"), too short, or (given the run it comes from) nothing in common with it.
+    With the ``anchor`` it had to start with (:func:`lesson_anchor`), what follows the
+    anchor is judged: the anchor repeats the question, so it proves nothing by itself; it
+    must share a word with what the user ``said`` (the correction, the comment), and may not
+    mostly repeat the ``rejected`` answer."""
     words = text.split()
     if re.search(r"<[^>]*>|\.\.\.|\bN\b", text):
         return "a placeholder, not a lesson"
+    if anchor and text.startswith(anchor):
+        text = text[len(anchor) :]
+        if not content_words(text):
+            return "says nothing after the question"
+        if said and not content_words(text) & content_words(said):
+            return "says nothing the user said"
+        wrong_only = content_words(rejected) - content_words(f"{evidence} {said}")
+        copied = content_words(text) & wrong_only
+        if len(copied) >= 2 and len(copied) * 2 >= len(content_words(text)):
+            return "repeats the answer the user rejected"
     if _GENERIC.search(text.strip()):
         return "too vague to help"
     if len(words) < MIN_LESSON_WORDS:
@@ -481,6 +497,35 @@ _OPS_SCHEMA = {
     "additionalProperties": False,
 }
 MAX_OPS_PER_INPUT = 2
+MAX_ANCHOR_CHARS = 100
+
+
+def lesson_anchor(question: str) -> str | None:
+    """The words a new lesson must start with: "When asked <the question>, say ". A small
+    model otherwise copies the prompt's example lesson word for word (Qwen2.5-Coder-0.5B
+    wrote the commute-train example for a question about sourdough flour, and went on with
+    it after "When asked <the question>, "); held to the question and to what to say, it
+    writes about the question. Only letters, digits, spaces, apostrophes, commas and
+    hyphens are kept, so the anchor is literal text in a schema ``pattern``. None for a
+    question too long to repeat."""
+    words = " ".join(re.sub(r"[^\w' ,-]", " ", question).split()).rstrip(" ,")
+    if not words or len(words) > MAX_ANCHOR_CHARS:
+        return None
+    if len(words) > 1 and not words[:2].isupper():  # "What flour ..." -> "what flour ..."
+        words = words[0].lower() + words[1:]
+    return f"When asked {words}, say "
+
+
+def ops_schema(anchor: str | None) -> dict[str, Any]:
+    """The reply's schema; with an ``anchor``, an added or edited lesson starts with it."""
+    if anchor is None:
+        return _OPS_SCHEMA
+    schema = json.loads(json.dumps(_OPS_SCHEMA))
+    for option in schema["properties"]["ops"]["items"]["anyOf"]:
+        text = option["properties"].get("text")
+        if text is not None:
+            text["pattern"] = f"^{anchor}.+$"
+    return schema
 
 
 class LessonDistiller:
@@ -501,8 +546,11 @@ class LessonDistiller:
             corrected=item.corrected,
             comment=item.comment,
         )
+        anchor = lesson_anchor(item.question)
         result = self.backend.chat(
-            [{"role": "user", "content": prompt}], self.settings, response_schema=_OPS_SCHEMA
+            [{"role": "user", "content": prompt}],
+            self.settings,
+            response_schema=ops_schema(anchor),
         )
         try:
             ops = json.loads(result.text).get("ops", [])
@@ -514,7 +562,13 @@ class LessonDistiller:
             if not isinstance(op, dict) or op.get("op") not in OPS:
                 continue
             if op["op"] in ("add", "edit"):
-                why = vague_reason(str(op.get("text", "")), evidence)
+                why = vague_reason(
+                    str(op.get("text", "")),
+                    evidence,
+                    anchor or "",
+                    said=f"{item.corrected} {item.comment}".strip(),
+                    rejected=item.answer,
+                )
                 if why is not None:
                     self.refused.append({"source": item.source, "op": op, "reason": why})
                     continue

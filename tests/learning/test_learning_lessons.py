@@ -16,9 +16,11 @@ from agent_core.learning.lessons import (
     LessonDistiller,
     LessonInput,
     LessonStore,
+    lesson_anchor,
     unsafe_reason,
 )
 from agent_core.memory_db import open_memory_db
+from models.json_grammar import json_schema_grammar
 from tests.fakes import ScriptedBackend
 
 
@@ -165,6 +167,64 @@ def test_lessons_that_say_nothing_are_refused(text: str, why: str) -> None:
     assert distiller.propose(item, []) == []
     (refused,) = distiller.refused
     assert refused["reason"].startswith(why) and refused["source"] == "correction:1"
+
+
+def test_a_new_lesson_must_start_from_the_question_it_comes_from() -> None:
+    # A small model copied the prompt's example lesson (about a commute train) for every
+    # question; the schema now makes an added or edited lesson start with the question.
+    item = LessonInput(
+        "correction:3", "t3", "What flour do I feed the starter with?", "240 °C.", "Rye flour."
+    )
+    anchor = lesson_anchor(item.question)
+    assert anchor == "When asked what flour do I feed the starter with, say "
+    lesson = anchor + "rye flour, from the sourdough note, not the baking temperature."
+    backend = ScriptedBackend([json.dumps({"ops": [{"op": "add", "text": lesson}]})])
+    distiller = LessonDistiller(backend)
+    (delta,) = distiller.propose(item, [])
+    assert delta.text == lesson
+    options = backend.requests[0]["schema"]["properties"]["ops"]["items"]["anyOf"]
+    patterns = [
+        o["properties"]["text"].get("pattern") for o in options if "text" in o["properties"]
+    ]
+    assert patterns == [f"^{anchor}.+$"] * 2  # add and edit
+    # A grammar can be built from it: the anchor is literal text.
+    assert anchor in json_schema_grammar(backend.requests[0]["schema"])
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "What's the number of my home insurance policy?",
+            "what's the number of my home insurance policy",
+        ),
+        ('Is the "Heron" wifi 5G? (really)', "is the Heron wifi 5G really"),
+        ("x" * 120, None),
+    ],
+)
+def test_the_anchor_keeps_only_literal_words(question: str, expected: str | None) -> None:
+    anchor = lesson_anchor(question)
+    assert anchor == (f"When asked {expected}, say " if expected else None)
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "be accurate.",
+        "the answer to the question.",
+        "okay.",
+        "prefer the watched folders first.",
+        "a plumber comes on Tuesdays.",  # the rejected answer again, not what the user said
+    ],
+)
+def test_what_follows_the_anchor_must_say_something_about_the_run(rest: str) -> None:
+    item = LessonInput("correction:3", "t3", "Who fixes the boiler?", "A plumber.", "Jonas")
+    text = lesson_anchor(item.question) + rest
+    distiller = LessonDistiller(
+        ScriptedBackend([json.dumps({"ops": [{"op": "add", "text": text}]})])
+    )
+    assert distiller.propose(item, []) == []
+    assert distiller.refused[0]["source"] == "correction:3"
 
 
 def test_a_lesson_that_never_helps_is_retired(store: LessonStore) -> None:
