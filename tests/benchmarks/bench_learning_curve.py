@@ -1,0 +1,754 @@
+"""Learning-curve benchmark: does Jackdaw learn from its user, with the real default model?
+
+A script, not a test. It plays a user over the answers benchmark's notes
+(``answers_corpus/`` and its PDF), in a throw-away JACKDAW_HOME, through
+``agent_core.services.Services`` as the app builds it:
+
+1. **Before.** With the learning loop switched off, it asks held-out *paraphrases* of the
+   needs and the *controls* (general knowledge and arithmetic, which no correction may
+   hijack): the baseline.
+2. **Teach.** With the learning loop on, it asks a fixed question for each need (at least
+   40, with checkable answers) and corrects every wrong answer (``Learning.correct``), as
+   the user would with "Correct...".
+3. **Refine.** One offline refinement (``Learning.refine``): lessons distilled from the
+   corrections, a candidate prompt scored against the version in force on the replay set,
+   adopted or not.
+4. **After.** The paraphrases and the controls again, learning on: accuracy before vs after
+   (target +30 points on the paraphrases; the controls must not drop, false hits from
+   corrections <= 2%), and how each right answer came (from a correction directly, with a
+   correction in the prompt, or the model alone).
+5. **Repeated multi-step tasks** (tools): each asked once (the model plans; a right answer
+   the loop could not verify is up-rated, as the user would), then asked again: model calls
+   and success without replay (first run) and with experience replay (repeat); target >= 50%
+   fewer calls, same success.
+
+At the end it prints a table of figures and the lessons that exist.
+
+    .venv/bin/python tests/benchmarks/bench_learning_curve.py --show --json lc.json
+    .venv/bin/python tests/benchmarks/bench_learning_curve.py --limit 6 --controls 4 --tasks 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from agent_core.config import Config, Paths  # noqa: E402
+from agent_core.learning.lessons import LessonDistiller  # noqa: E402
+from agent_core.services import Services  # noqa: E402
+from agent_core.traces import Trace  # noqa: E402
+from tests.benchmarks.bench_answers import (  # noqa: E402
+    CORPUS,
+    PDF_TEXT,
+    AllowWrites,
+    Check,
+    ask,
+    has,
+    leak_kind,
+    number,
+)
+from tests.knowledge.pdfgen import pdf_bytes  # noqa: E402
+
+
+def word(*alternatives: str) -> Check:
+    """Correct when one of ``alternatives`` occurs as a whole word ("3" is not "350")."""
+    patterns = [re.compile(rf"(?<![\w.-]){re.escape(a)}(?![\w])", re.I) for a in alternatives]
+    return lambda answer: any(p.search(answer) for p in patterns)
+
+
+@dataclass(frozen=True)
+class Need:
+    """Something the user wants from the notes: asked once (and corrected when wrong), then
+    asked again in other words after learning."""
+
+    question: str
+    paraphrase: str
+    check: Check
+    correction: str  # what the user types into "Correct..." when the answer is wrong
+
+
+NEEDS = [
+    Need(
+        "What did I call my sourdough starter?",
+        "What name did I give my sourdough starter?",
+        has("Clint"),
+        "Your sourdough starter is called Clint Yeastwood.",
+    ),
+    Need(
+        "How often do I feed my sourdough starter?",
+        "On which days does my starter get fed?",
+        has("Tuesday", "Friday", "twice"),
+        "Every Tuesday and Friday.",
+    ),
+    Need(
+        "What flour do I feed the starter with?",
+        "Which kind of flour goes into my starter feedings?",
+        has("rye"),
+        "Rye flour: 50 g of rye flour and 50 g of water.",
+    ),
+    Need(
+        "Where does my sourdough starter live?",
+        "Where do I keep the sourdough starter?",
+        has("fridge"),
+        "In the fridge, on the second shelf.",
+    ),
+    Need(
+        "At what temperature did I bake my best loaf?",
+        "How hot was the oven for my best loaf so far?",
+        word("240"),
+        "At 240 °C.",
+    ),
+    Need(
+        "When is my next dentist appointment?",
+        "When is my next check-up at the dentist?",
+        has("14 March", "March 14"),
+        "On 14 March 2027 at 09:30.",
+    ),
+    Need(
+        "What is my dentist's name?",
+        "Who is my dentist?",
+        has("Okafor"),
+        "Dr. Okafor.",
+    ),
+    Need(
+        "What is my blood type?",
+        "Which blood group am I?",
+        has("A negative", "A-", "A neg"),
+        "A negative.",
+    ),
+    Need(
+        "When are we going to Lisbon?",
+        "What are the dates of our Lisbon trip?",
+        has("3 to 10 July", "July 3", "3 July", "3-10 July", "3–10 July"),
+        "From 3 to 10 July 2027.",
+    ),
+    Need(
+        "What is our flight number to Lisbon?",
+        "Which flight do we take to Lisbon?",
+        has("TP 1347", "TP1347"),
+        "TP 1347, leaving at 07:15.",
+    ),
+    Need(
+        "Which guesthouse did we book in Lisbon?",
+        "Where are we staying in Lisbon?",
+        has("Casa do Rio"),
+        "The Casa do Rio guesthouse in Alfama.",
+    ),
+    Need(
+        "What is the budget for the Lisbon week?",
+        "How much can we spend on the Lisbon trip?",
+        has("1,800", "1800", "1 800"),
+        "1,800 euros.",
+    ),
+    Need(
+        "What must I remember to bring to Lisbon?",
+        "What should I not forget to pack for the Lisbon trip?",
+        has("adapter"),
+        "The blue travel adapter.",
+    ),
+    Need(
+        "What is Kestrel?",
+        "What is Project Kestrel about?",
+        has("billing"),
+        "Kestrel is the codename for the new billing system.",
+    ),
+    Need(
+        "When does Project Kestrel launch?",
+        "What is the launch date of Kestrel?",
+        has("30 April", "April 30"),
+        "On 30 April 2027.",
+    ),
+    Need(
+        "Who leads Project Kestrel?",
+        "Who is the project lead on Kestrel?",
+        has("Priya"),
+        "Priya Raman.",
+    ),
+    Need(
+        "Which database does Kestrel use?",
+        "What database is Project Kestrel built on?",
+        has("PostgreSQL", "Postgres"),
+        "PostgreSQL 16.",
+    ),
+    Need(
+        "Why did we choose Stripe over Adyen?",
+        "What was the reason for picking Stripe instead of Adyen?",
+        has("fee"),
+        "Because of the fees.",
+    ),
+    Need(
+        "How long are invoices kept?",
+        "For how many years do we keep invoices?",
+        word("ten", "10"),
+        "Ten years.",
+    ),
+    Need(
+        "Which tomato variety do I grow?",
+        "What kind of tomatoes am I growing?",
+        has("Sungold"),
+        "Sungold.",
+    ),
+    Need(
+        "When was the apple tree planted?",
+        "In what year did I plant the apple tree?",
+        word("2019"),
+        "In 2019.",
+    ),
+    Need(
+        "When is my sister Mara's birthday?",
+        "What date is Mara's birthday?",
+        has("9 August", "August 9"),
+        "On 9 August.",
+    ),
+    Need(
+        "What is Mara's favourite flower?",
+        "Which flower does my sister Mara like best?",
+        has("peon"),
+        "The peony.",
+    ),
+    Need(
+        "What is the name of our cat?",
+        "What is our cat called?",
+        has("Biscuit"),
+        "Biscuit.",
+    ),
+    Need(
+        "How old is our cat?",
+        "How many years old is our cat?",
+        word("nine", "9"),
+        "She is nine years old.",
+    ),
+    Need(
+        "Where is the family reunion held?",
+        "In which city does the family reunion take place?",
+        has("Porto"),
+        "In Porto, every second year.",
+    ),
+    Need(
+        "What car do I drive?",
+        "Which car do I own?",
+        has("Octavia", "Skoda"),
+        "A 2018 Skoda Octavia.",
+    ),
+    Need(
+        "What is the front tyre pressure of my car?",
+        "How much air pressure should the front tyres of my car have?",
+        word("2.4"),
+        "2.4 bar.",
+    ),
+    Need(
+        "What is my car's registration number?",
+        "What is the number plate of my car?",
+        has("AB-123-CD", "AB 123 CD"),
+        "AB-123-CD.",
+    ),
+    Need(
+        "When is my car's next service due?",
+        "At what mileage is the next service of my car?",
+        has("90,000", "90000", "90 000"),
+        "At 90,000 km.",
+    ),
+    Need(
+        "How many eggs does grandma's lemon cake need?",
+        "How many eggs go into grandma's lemon cake?",
+        word("3", "three"),
+        "3 eggs.",
+    ),
+    Need(
+        "What is the secret ingredient of the lemon cake?",
+        "What is the hidden extra in grandma's lemon cake?",
+        has("yoghurt", "yogurt"),
+        "A spoon of yoghurt.",
+    ),
+    Need(
+        "What book am I reading now?",
+        "Which book am I currently reading?",
+        has("Left Hand of Darkness"),
+        "The Left Hand of Darkness by Ursula K. Le Guin.",
+    ),
+    Need(
+        "Which book did I finish in October?",
+        "What did I finish reading in October?",
+        has("Piranesi"),
+        "Piranesi by Susanna Clarke.",
+    ),
+    Need(
+        "When does the book club meet?",
+        "On which day does my book club get together?",
+        has("first Thursday"),
+        "On the first Thursday of each month, at the library.",
+    ),
+    Need(
+        "What is my wifi network called?",
+        "What is the name of our wifi?",
+        has("Heron"),
+        "Heron-5G.",
+    ),
+    Need(
+        "When was the boiler serviced?",
+        "What date was the last boiler service?",
+        has("12 September", "September 12"),
+        "On 12 September 2026, by Tom Reyes.",
+    ),
+    Need(
+        "Who has the spare key?",
+        "Where is our spare house key?",
+        has("neighbour", "neighbor", "number 14"),
+        "The neighbour at number 14.",
+    ),
+    Need(
+        "What is my home insurance policy number?",
+        "What's the number of my home insurance policy?",
+        has("HX-55821", "HX55821"),
+        "HX-55821 with Northgate Mutual.",
+    ),
+    Need(
+        "When does my home insurance renew?",
+        "What is the renewal date of the home insurance?",
+        has("1 June", "June 1"),
+        "On 1 June 2027.",
+    ),
+    Need(
+        "How much is the water damage excess on my home insurance?",
+        "What excess do I pay for water damage under the home insurance?",
+        word("250"),
+        "250 euros.",
+    ),
+    Need(
+        "What is the optician's prescription for my new glasses?",
+        "What strength are my new glasses?",
+        has("1.75"),
+        "-1.75 in both eyes.",
+    ),
+]
+
+# Unrelated questions no correction may take over; some sit close to a corrected need
+# (Lisbon, eggs, a temperature, tomatoes) to catch a correction matched too loosely.
+CONTROLS: list[tuple[str, Check]] = [
+    ("What is the capital of France?", has("Paris")),
+    ("How many days are there in a week?", word("7", "seven")),
+    ("Who wrote Romeo and Juliet?", has("Shakespeare")),
+    ("What is the largest planet in our solar system?", has("Jupiter")),
+    ("How many legs does a spider have?", word("8", "eight")),
+    ("What is the chemical symbol for gold?", word("Au")),
+    ("Which ocean is the largest?", has("Pacific")),
+    ("What language is spoken in Brazil?", has("Portuguese")),
+    ("What is the freezing point of water in degrees Celsius?", word("0", "zero")),
+    ("What colour is a clear daytime sky?", has("blue")),
+    ("What is the capital of Portugal?", has("Lisbon")),
+    ("How many eggs are in a dozen?", word("12", "twelve")),
+    ("What is the boiling point of water in degrees Celsius?", word("100")),
+    ("How many months are there in a year?", word("12", "twelve")),
+    ("What colour are ripe tomatoes usually?", has("red")),
+    ("What is 17 times 23?", number(391)),
+    ("What is 1234 plus 4321?", number(5555)),
+    ("What is 2 to the power of 10?", number(1024)),
+    ("What is 144 divided by 12?", number(12)),
+    ("What is 987 minus 123?", number(864)),
+    ("What is 15% of 80?", number(12)),
+    ("What is 3.5 times 4?", number(14)),
+]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A multi-step task with tools, asked twice the same way."""
+
+    question: str  # {notes} is the notes folder
+    check: Check
+
+
+TASKS = [
+    Task("What is 17 times 23 plus 4? Use the calculator.", number(395)),
+    Task(
+        "Read the file {notes}/travel.txt and tell me the flight number.", has("TP 1347", "TP1347")
+    ),
+    Task(
+        "List the folder {notes}, then read home.md from it and tell me what the wifi is called.",
+        has("Heron"),
+    ),
+    Task(
+        "Read {notes}/recipes.md, then use the calculator to add up the grams of sugar and "
+        "butter in the lemon cake.",
+        number(400),
+    ),
+]
+
+
+# -- one answer -----------------------------------------------------------------------------
+@dataclass
+class Asked:
+    phase: str
+    kind: str  # original | paraphrase | control | task-first | task-repeat
+    question: str
+    answer: str
+    correct: bool
+    leak: str | None
+    model_calls: int
+    seconds: float
+    status: str
+    from_correction: bool  # answered with a corrected answer, no model call
+    correction_in_prompt: bool  # a corrected answer was shown to the model
+    replayed_steps: int = 0
+    tools: list[str] = field(default_factory=list)
+    tools_ok: bool = True
+    trace_id: str = ""
+    feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
+
+
+def asked(phase: str, kind: str, question: str, check: Check, trace: Trace, total: float) -> Asked:
+    answer = trace.final_answer or ""
+    calls = [s for s in trace.steps if s.tool_name]
+    replay = trace.extra.get("replay") or {}
+    return Asked(
+        phase,
+        kind,
+        question,
+        answer,
+        check(answer) and leak_kind(answer) is None,
+        leak_kind(answer),
+        int(trace.extra.get("model_calls", 0)),
+        round(total, 2),
+        trace.status,
+        "correction" in trace.extra,
+        bool(trace.extra.get("corrections")),
+        len(replay.get("replayed_steps", [])),
+        [s.tool_name or "" for s in calls],
+        all((s.tool_outcome or {}).get("status") == "ok" for s in calls),
+        trace.id,
+    )
+
+
+def log(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def show(row: Asked) -> None:
+    mark = "ok " if row.correct else "BAD"
+    how = " [correction]" if row.from_correction else ""
+    how += " [fact in prompt]" if row.correction_in_prompt else ""
+    how += f" [replayed {row.replayed_steps}]" if row.replayed_steps else ""
+    log(
+        f"  {mark} {row.phase:<6} {row.kind:<11} {row.question}\n"
+        f"        -> {row.answer[:150]!r} ({row.model_calls} calls, {row.seconds:.1f} s"
+        f"{', tools ' + str(row.tools) if row.tools else ''}){how}"
+        f"{' ' + row.feedback if row.feedback else ''}"
+    )
+
+
+# -- the run --------------------------------------------------------------------------------
+def build_services(home: Path, args: argparse.Namespace) -> tuple[Services, Path]:
+    notes = home / "my-notes"
+    shutil.copytree(CORPUS, notes)
+    (notes / "insurance.pdf").write_bytes(pdf_bytes([PDF_TEXT]))
+    if args.cache_dir:  # the model's saved prompt states, kept between runs of this script
+        Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
+        (home / "cache").symlink_to(Path(args.cache_dir).resolve(), target_is_directory=True)
+    os.environ["JACKDAW_HOME"] = str(home)
+    paths = Paths.from_env()
+    config = Config.load(paths.config_file)
+    config.knowledge.watched_folders = [str(notes)]
+    config.tools.notes_folder = str(home / "written")
+    config.model.temperature = 0.0
+    config.model.n_threads = args.threads
+    if args.model:
+        config.model.path = args.model
+    services = Services(paths, config)
+    services.confirmer = AllowWrites()
+    return services, notes
+
+
+def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
+    needs = NEEDS[: args.limit] if args.limit else NEEDS
+    controls = CONTROLS[: args.controls] if args.controls is not None else CONTROLS
+    tasks = TASKS[: args.tasks] if args.tasks is not None else TASKS
+    services, notes = build_services(home, args)
+    rows: list[Asked] = []
+    figures: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        t0 = time.perf_counter()
+        services.knowledge.index()
+        agent = services.agent
+        learning = services.learning
+        figures["model"] = services.chat_backend.info.name
+        figures["threads"] = args.threads
+        log(f"indexed the notes in {time.perf_counter() - t0:.1f} s; model {figures['model']}")
+
+        def put(phase: str, kind: str, question: str, check: Check) -> Asked:
+            trace, _, total = ask(agent, question, [])
+            row = asked(phase, kind, question, check, trace, total)
+            rows.append(row)
+            if args.show:
+                show(row)
+            return row
+
+        # 1. before: the learning loop off ------------------------------------------------------
+        log(f"1. before: {len(needs)} paraphrases and {len(controls)} controls, learning off")
+        memory = agent.learning
+        agent.learning = None
+        try:
+            for need in needs:
+                put("before", "paraphrase", need.paraphrase, need.check)
+            for question, check in controls:
+                put("before", "control", question, check)
+        finally:
+            agent.learning = memory
+
+        # 2. teach: ask, correct the wrong answers -----------------------------------------------
+        log(f"2. teach: {len(needs)} questions; every wrong answer is corrected")
+        for need in needs:
+            row = put("teach", "original", need.question, need.check)
+            if not row.correct:
+                learning.correct(row.trace_id, need.correction)
+                row.feedback = "corrected"
+
+        # 3. refinement --------------------------------------------------------------------------
+        distiller = LessonDistiller(services.chat_backend, seed=services.config.model.seed)
+        learning.refiner.distiller = lambda: distiller
+        if args.skip_refine:
+            figures["refinement"] = None
+        else:
+            log("3. refinement (lessons distilled, candidate scored against the version in force)")
+            result = learning.refine()
+            figures["refinement"] = {
+                "status": result.status,
+                "adopted": result.adopted,
+                "reason": result.reason,
+                "cases": result.cases,
+                "current_score": result.current_score,
+                "candidate_score": result.candidate_score,
+                "regressions": result.regressions,
+                "lessons_helped": result.report.get("lessons_helped"),
+                "lessons_retired": result.report.get("lessons_retired"),
+                "seconds": result.duration_s,
+                "distilled": result.lessons,
+                "refused_proposals": distiller.refused,
+            }
+            log(f"   {result.status}: {result.reason} ({result.duration_s} s)")
+
+        # 4. after: learning on ------------------------------------------------------------------
+        log(f"4. after: {len(needs)} paraphrases and {len(controls)} controls, learning on")
+        for need in needs:
+            put("after", "paraphrase", need.paraphrase, need.check)
+        for question, check in controls:
+            put("after", "control", question, check)
+
+        # 5. repeated multi-step tasks -----------------------------------------------------------
+        log(f"5. {len(tasks)} multi-step tasks, each asked twice")
+        for task in tasks:
+            question = task.question.format(notes=notes)
+            first = put("tasks", "task-first", question, task.check)
+            taught = learning.experiences.from_trace(first.trace_id)
+            if first.correct and first.tools_ok and not taught:
+                learning.rate(first.trace_id, up=True)  # right, but the loop could not verify it
+                first.feedback = "up-rated"
+            elif not first.correct:
+                learning.rate(first.trace_id, up=False, comment="wrong answer")
+                first.feedback = "down-rated"
+            put("tasks", "task-repeat", question, task.check)
+
+        figures["lessons"] = [x.to_dict() for x in learning.lesson_list()]
+        figures["experiences"] = len(learning.experience_list())
+        figures["prompt_version_in_force"] = learning.versions.active().id
+    finally:
+        services.close()
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    figures["summary"] = summarise(rows, needs)
+    figures["rows"] = [asdict(r) for r in rows]
+    return figures
+
+
+# -- the figures ----------------------------------------------------------------------------
+def share(rows: list[Asked], key: str = "correct") -> float | None:
+    return round(sum(bool(getattr(r, key)) for r in rows) / len(rows), 3) if rows else None
+
+
+def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
+    def pick(phase: str, kind: str) -> list[Asked]:
+        return [r for r in rows if r.phase == phase and r.kind == kind]
+
+    originals = pick("teach", "original")
+    corrected = {i for i, r in enumerate(originals) if r.feedback == "corrected"}
+    para_before, para_after = pick("before", "paraphrase"), pick("after", "paraphrase")
+    ctrl_before, ctrl_after = pick("before", "control"), pick("after", "control")
+    out: dict[str, Any] = {
+        "needs": len(needs),
+        "originals_correct": share(originals),
+        "originals_from_correction": share(originals, "from_correction"),
+        "corrected": len(corrected),
+    }
+    for name, before, after in (
+        ("paraphrases", para_before, para_after),
+        (
+            "paraphrases_of_corrected",
+            [r for i, r in enumerate(para_before) if i in corrected],
+            [r for i, r in enumerate(para_after) if i in corrected],
+        ),
+        (
+            "paraphrases_of_right_first",
+            [r for i, r in enumerate(para_before) if i not in corrected],
+            [r for i, r in enumerate(para_after) if i not in corrected],
+        ),
+        ("controls", ctrl_before, ctrl_after),
+    ):
+        b, a = share(before), share(after)
+        out[name] = {
+            "n": len(after),
+            "before": b,
+            "after": a,
+            "points": round((a - b) * 100, 1) if a is not None and b is not None else None,
+            "from_correction_after": share(after, "from_correction"),
+            "correction_in_prompt_after": share(after, "correction_in_prompt"),
+            "leaks_before": sum(1 for r in before if r.leak),
+            "leaks_after": sum(1 for r in after if r.leak),
+            "model_calls_before": sum(r.model_calls for r in before),
+            "model_calls_after": sum(r.model_calls for r in after),
+            "median_s_before": round(statistics.median(r.seconds for r in before), 2)
+            if before
+            else None,
+            "median_s_after": round(statistics.median(r.seconds for r in after), 2)
+            if after
+            else None,
+        }
+    out["controls"]["false_hits"] = sum(1 for r in ctrl_after if r.from_correction)
+    out["controls"]["false_hit_share"] = share(ctrl_after, "from_correction")
+    firsts, repeats = pick("tasks", "task-first"), pick("tasks", "task-repeat")
+
+    def success(r: Asked) -> bool:  # what the user reads: the right answer, nothing leaked
+        return r.correct
+
+    calls_first = sum(r.model_calls for r in firsts)
+    calls_repeat = sum(r.model_calls for r in repeats)
+    out["tasks"] = {
+        "n": len(firsts),
+        "model_calls_without_replay": calls_first,
+        "model_calls_with_replay": calls_repeat,
+        "fewer_calls": round(1 - calls_repeat / calls_first, 3) if calls_first else None,
+        "replayed": sum(1 for r in repeats if r.replayed_steps),
+        "success_without_replay": sum(success(r) for r in firsts),
+        "success_with_replay": sum(success(r) for r in repeats),
+        "per_task": [
+            {
+                "task": f.question,
+                "calls": [f.model_calls, r.model_calls],
+                "success": [success(f), success(r)],
+                "replayed_steps": r.replayed_steps,
+                "tools": [f.tools, r.tools],
+                "tools_ok": [f.tools_ok, r.tools_ok],
+                "feedback": f.feedback,
+            }
+            for f, r in zip(firsts, repeats, strict=True)
+        ],
+    }
+    return out
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def print_figures(f: dict[str, Any]) -> None:
+    s = f["summary"]
+    out = sys.stdout.write
+    out(f"\nmodel {f['model']}, {f['threads'] or 'default'} thread(s), {f['seconds']} s in all\n")
+    out(
+        f"needs {s['needs']}: first asked {percent(s['originals_correct'])} right "
+        f"({percent(s['originals_from_correction'])} answered from an earlier correction); "
+        f"{s['corrected']} corrected\n\n"
+    )
+    out(
+        f"{'set':<28} {'n':>3} {'before':>7} {'after':>7} {'points':>7} "
+        f"{'from corr.':>10} {'in prompt':>9} {'calls b/a':>10} {'leaks b/a':>9}\n"
+    )
+    for name in (
+        "paraphrases",
+        "paraphrases_of_corrected",
+        "paraphrases_of_right_first",
+        "controls",
+    ):
+        r = s[name]
+        points = "-" if r["points"] is None else f"{r['points']:+.0f}"
+        out(
+            f"{name:<28} {r['n']:>3} {percent(r['before']):>7} {percent(r['after']):>7} "
+            f"{points:>7} {percent(r['from_correction_after']):>10} "
+            f"{percent(r['correction_in_prompt_after']):>9} "
+            f"{r['model_calls_before']:>4}/{r['model_calls_after']:<5} "
+            f"{r['leaks_before']:>4}/{r['leaks_after']:<4}\n"
+        )
+    c = s["controls"]
+    out(
+        f"\ncontrols answered from a correction (false hits): {c['false_hits']} of {c['n']} "
+        f"({percent(c['false_hit_share'])}; target <= 2%)\n"
+    )
+    t = s["tasks"]
+    out(
+        f"multi-step tasks {t['n']}: model calls {t['model_calls_without_replay']} without replay "
+        f"-> {t['model_calls_with_replay']} with replay ({percent(t['fewer_calls'])} fewer; "
+        f"target >= 50%), replayed {t['replayed']}/{t['n']}, success "
+        f"{t['success_without_replay']} -> {t['success_with_replay']}\n"
+    )
+    for row in t["per_task"]:
+        out(
+            f"  calls {row['calls'][0]} -> {row['calls'][1]}  success {row['success']}  "
+            f"replayed {row['replayed_steps']}  {row['task'][:70]}\n"
+        )
+    r = f["refinement"]
+    if r:
+        out(
+            f"\nrefinement: {r['status']} ({r['reason']}); {r['cases']} cases; version in force "
+            f"{r['current_score']} vs candidate {r['candidate_score']}; lessons helped: "
+            f"{r['lessons_helped']}; {r['seconds']} s\n"
+        )
+        for item in r["refused_proposals"]:
+            out(f"  refused lesson proposal ({item['reason']}): {item['op'].get('text', '')!r}\n")
+    out(f"\nlessons ({len(f['lessons'])}):\n")
+    for lesson in f["lessons"]:
+        out(
+            f"  #{lesson['id']} [{lesson['status']}, helpful {lesson['helpful']}, harmful "
+            f"{lesson['harmful']}, evidence {len(lesson['evidence'])}] {lesson['text']}\n"
+        )
+    if not f["lessons"]:
+        out("  (none)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="a GGUF to use instead of the default model")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N needs")
+    parser.add_argument("--controls", type=int, default=None, help="only the first N controls")
+    parser.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
+    parser.add_argument("--threads", type=int, default=0, help="model threads (0: default)")
+    parser.add_argument("--skip-refine", action="store_true")
+    parser.add_argument(
+        "--cache-dir",
+        help="keep the model's saved prompt states here between runs (default: none, as a new "
+        "user starts)",
+    )
+    parser.add_argument("--show", action="store_true", help="print every answer")
+    parser.add_argument("--json", metavar="FILE", help="write all answers and figures here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="jackdaw-bench-learning-curve-") as tmp:
+        figures = run(args, Path(tmp))
+    print_figures(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
