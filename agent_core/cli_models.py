@@ -115,14 +115,16 @@ def cmd_models_list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json({"active": active, "models": rows, "catalogue": catalogue})
         return 0
+    write_out("Installed with Jackdaw (speeds: tokens/s on 2 CPU cores):\n")
     for row in rows:
         mark = "*" if row["active"] else " "
         extra = " (default)" if row["default"] else ""
         write_out(
             f"{mark} {row['name']:<20} {row['display_name']}{extra}\n"
-            f"  {'':<20} {row['size'] / 1e6:.0f} MB, {row['licence']}, {row['status']}\n"
+            f"  {'':<20} {row['size'] / 1e6:.0f} MB, ~{row['tok_s_2_cores']:.0f} tok/s, "
+            f"{row['licence']}, {row['status']}\n"
         )
-    write_out("\nCatalogue (`jackdaw models pull NAME`; speeds on 2 CPU cores):\n")
+    write_out("\nCatalogue (`jackdaw models pull NAME`):\n")
     for item in catalogue:
         mark = "*" if item["active"] else " "
         state = "downloaded" if item["downloaded"] else "not downloaded"

@@ -16,6 +16,15 @@ from dataclasses import dataclass
 
 from models.errors import JackdawError
 
+# A chat model's expected speed (tokens written per second on 2 quiet CPU cores) is kept on its
+# entry, here or in models/download.py's catalogue, and nowhere else: the Models page and
+# `jackdaw models list` read it from there. The figures are docs/benchmarks.md's ("The default
+# chat model"); each entry says which kind its figure is.
+MEASURED = "measured on 2 quiet CPU cores (docs/benchmarks.md)"
+ESTIMATED = (
+    "estimated from a side-by-side run with SmolLM2, whose speed was measured (docs/benchmarks.md)"
+)
+
 
 class UnknownModelError(JackdawError):
     hint = "Use one of the names `jackdaw models list` shows, or the path of a GGUF file."
@@ -47,6 +56,8 @@ class PackagedModel:
     licence: str
     upstream: str  # the release this file is byte-identical to
     parts: tuple[Part, ...]
+    tok_s_2_cores: float  # expected generation speed on 2 quiet CPU cores
+    speed_basis: str  # where that figure comes from (docs/benchmarks.md)
     aliases: tuple[str, ...] = ()
 
     @property
@@ -67,6 +78,8 @@ class PackagedModel:
             "licence": self.licence,
             "upstream": self.upstream,
             "requirements": self.requirements,
+            "tok_s_2_cores": self.tok_s_2_cores,
+            "speed_basis": self.speed_basis,
             "aliases": list(self.aliases),
         }
 
@@ -117,6 +130,8 @@ QWEN25_CODER_05B = PackagedModel(
             6, 45_755_264, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"
         ),
     ),
+    tok_s_2_cores=47,
+    speed_basis=ESTIMATED,
     aliases=("qwen2.5-coder-0.5b-instruct", "qwen"),
 )
 
@@ -144,6 +159,8 @@ SMOLLM2_135M = PackagedModel(
             sha256=_SMOLLM2_SHA256,
         ),
     ),
+    tok_s_2_cores=135,
+    speed_basis=MEASURED,
     aliases=("smollm2", "tiny"),
 )
 

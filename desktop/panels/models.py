@@ -223,6 +223,7 @@ class ModelsPage(QWidget):
                 item = QTreeWidgetItem(self._cells(row))
                 item.setData(0, Qt.ItemDataRole.UserRole, row.key)
                 item.setToolTip(0, row.path or row.label)
+                item.setToolTip(3, row.speed_basis)
                 for column in range(1, len(COLUMNS)):
                     item.setTextAlignment(
                         column,

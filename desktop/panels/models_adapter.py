@@ -24,9 +24,6 @@ from models.library import FoundModel, Location, describe, discover
 PACKAGED, CATALOGUED, FOUND = "packaged", "catalogue", "found"
 CATALOGUE_CONTEXT = 4096  # the context the catalogue's RAM figures are given for
 YOUR_FILE = "Your file"
-# Generation speed on 2 quiet CPU cores, tokens/s: docs/benchmarks.md ("The default chat
-# model": SmolLM2 measured, the default estimated from its measured ratio to SmolLM2).
-PACKAGED_TOK_S = {"smollm2-135m": 135.0, "qwen2.5-coder-0.5b": 47.0}
 GROUP_TITLES = {
     PACKAGED: "Installed with Jackdaw",
     CATALOGUED: "Catalogue — download a bigger model",
@@ -45,7 +42,8 @@ class ModelRow:
     ram_bytes: int = 0  # memory needed, about: the catalogue's figure at a 4096-token
     # context; for a file, the models.fit estimate at the configured context (0: unknown)
     licence: str = ""
-    tok_s: float = 0.0  # expected generation speed on 2 CPU cores (0: not measured)
+    tok_s: float = 0.0  # expected generation speed on 2 CPU cores (0: not known)
+    speed_basis: str = ""  # where that figure comes from
     source: str = ""  # "Built in", "Hugging Face", "LM Studio", "Ollama" ...
     label: str = ""  # how the source names it (a repo, an Ollama tag, a file)
     details: str = ""  # one line: architecture, parameters, context, tools, notes
@@ -221,7 +219,8 @@ class ModelsAdapter:
             size=model.size,
             ram_bytes=self._ram(packaged_path(model), model.size),
             licence=model.licence,
-            tok_s=PACKAGED_TOK_S.get(model.name, 0.0),
+            tok_s=model.tok_s_2_cores,
+            speed_basis=model.speed_basis,
             source="Built in",
             label=model.name,
             details=notes,
@@ -242,6 +241,7 @@ class ModelsAdapter:
             ram_bytes=int(entry.ram_gb * GB),
             licence=entry.licence,
             tok_s=entry.tok_s_2_cores,
+            speed_basis=entry.speed_basis,
             source="Hugging Face",
             label=f"{entry.repo}/{entry.filename}",
             details=entry.notes,

@@ -89,12 +89,20 @@ def test_the_list_shows_installed_catalogue_and_found_models(
     default = row_texts(page, f"{PACKAGED}:{DEFAULT_MODEL.name}")
     assert default[0] == f"{DEFAULT_MODEL.display_name} (default)" and default[-1] == "in use"
     assert row_texts(page, f"{PACKAGED}:{SMOLLM2_135M.name}")[0] == SMOLLM2_135M.display_name
+    for model in (DEFAULT_MODEL, SMOLLM2_135M):  # their speed: the figure models/ keeps
+        assert (
+            row_texts(page, f"{PACKAGED}:{model.name}")[3] == f"~{model.tok_s_2_cores:.0f} tokens/s"
+        )
+        item = page.item_for(f"{PACKAGED}:{model.name}")
+        assert item is not None and item.toolTip(3) == model.speed_basis
     assert "Qwen2.5 Coder 0.5B" in page.active.text()
     # the catalogue: size, memory, speed, licence and whether it is downloaded
     entry = controller.adapter.catalogue[0]
     size, ram, speed, licence, state = row_texts(page, f"{CATALOGUED}:{entry.name}")[1:]
     assert size == size_words(entry.size) and ram == f"~{entry.ram_gb:.1f} GB"
     assert speed == f"~{entry.tok_s_2_cores:.0f} tokens/s" and licence == entry.licence
+    item = page.item_for(f"{CATALOGUED}:{entry.name}")
+    assert item is not None and item.toolTip(3) == entry.speed_basis
     assert state == "not downloaded"
     # the embedding model, with the rebuild warning
     assert "all-MiniLM-L6-v2" in page.embedding.text()

@@ -13,6 +13,7 @@ from agent_core.config import Config, Paths
 from models import fit as fit_module
 from models.catalog import DEFAULT_MODEL, SMOLLM2_135M
 from models.discovery import tiny_chat_model
+from models.download import CATALOGUE
 from models.fit import GB, estimate_fit
 from tests.models.test_discovery_library import write_gguf
 
@@ -47,8 +48,19 @@ def test_list_shows_the_default_and_the_tiny_model(capsys: pytest.CaptureFixture
     assert rows["qwen2.5-coder-0.5b"]["default"] and rows["qwen2.5-coder-0.5b"]["active"]
     assert rows["smollm2-135m"]["status"] == "ready" and not rows["smollm2-135m"]["active"]
     assert rows["qwen2.5-coder-0.5b"]["licence"] == "Apache-2.0"
+    # every model's expected speed, read from its entry in models/ (the page reads the same)
+    for model in (DEFAULT_MODEL, SMOLLM2_135M):
+        assert rows[model.name]["tok_s_2_cores"] == model.tok_s_2_cores > 0
+    listed = {item["name"]: item for item in data["catalogue"]}
+    assert {name: item["tok_s_2_cores"] for name, item in listed.items()} == {
+        entry.name: entry.tok_s_2_cores for entry in CATALOGUE
+    }
     code, out, _ = run(capsys, "models", "list")
     assert "* qwen2.5-coder-0.5b" in out and "Qwen2.5 Coder 0.5B Instruct · Q4_K_M (default)" in out
+    for model in (DEFAULT_MODEL, SMOLLM2_135M, *CATALOGUE):
+        line = next(line for line in out.splitlines() if line.lstrip(" *").startswith(model.name))
+        details = out.splitlines()[out.splitlines().index(line) + 1]
+        assert f"~{model.tok_s_2_cores:.0f} tok/s" in details, model.name
 
 
 def test_discover_then_use_by_label(

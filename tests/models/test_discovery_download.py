@@ -5,6 +5,7 @@ internet. Progress, cancel and resume, the sha256 check, disk space, offline err
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 
 from models import download as dl
 from models.assemble import ModelChecksumError, NotEnoughSpaceError
+from models.catalog import PACKAGED_MODELS
 from models.download import (
     CATALOGUE,
     CatalogueEntry,
@@ -27,6 +29,7 @@ from models.download import (
 )
 
 REVISION = "a" * 40
+BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
 class FakeHub:
@@ -110,6 +113,7 @@ class FakeHub:
             licence="Apache-2.0",
             ram_gb=0.1,
             tok_s_2_cores=100,
+            speed_basis="a test's figure",
         )
 
 
@@ -130,10 +134,46 @@ def payload(size: int) -> bytes:
     return b"GGUF" + bytes((i * 7) % 251 for i in range(size - 4))
 
 
+def benchmarked_speeds() -> dict[str, float]:
+    """docs/benchmarks.md's speed table ("estimate, 2 quiet cores"): model -> tokens/s."""
+    lines = BENCHMARKS.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if "estimate, 2 quiet cores" in line)
+    speeds: dict[str, float] = {}
+    for line in lines[start + 2 :]:  # after the header and its |---| line
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip(" *~") for cell in line.strip("|").split("|")]
+        figure = re.match(r"\d+(\.\d+)?", cells[-1].lstrip("*~"))
+        assert figure, line
+        speeds[cells[0]] = float(figure.group())
+    return speeds
+
+
+def words(name: str) -> set[str]:
+    """ "Qwen2.5-Coder-0.5B Q4_K_M" and "Qwen2.5 Coder 0.5B Instruct · Q4_K_M" -> their words."""
+    return set(name.lower().replace("-", " ").replace("·", " ").split()) - {"instruct"}
+
+
+def test_every_speed_the_benchmarks_give_is_the_one_the_catalogue_holds() -> None:
+    """One place for each model's expected speed: the entries in models/, which must agree
+    with docs/benchmarks.md wherever it has a figure (and say where the others come from)."""
+    speeds = benchmarked_speeds()
+    assert len(speeds) >= 3
+    models = [*PACKAGED_MODELS, *CATALOGUE]
+    for benchmarked, tok_s in speeds.items():
+        matches = [m for m in models if words(m.display_name) == words(benchmarked)]
+        assert len(matches) == 1, benchmarked
+        assert matches[0].tok_s_2_cores == tok_s, benchmarked
+        assert "docs/benchmarks.md" in matches[0].speed_basis
+    for model in models:
+        assert model.tok_s_2_cores > 0 and "docs/benchmarks.md" in model.speed_basis
+
+
 def test_catalogue_entries_are_pinned() -> None:
     for entry in CATALOGUE:
         assert len(entry.sha256) == 64 and entry.filename.endswith(".gguf")
         assert entry.licence and entry.ram_gb > 0 and entry.tok_s_2_cores > 0
+        assert entry.speed_basis
     assert catalogue_entry("QWEN2.5-1.5B").repo == "bartowski/Qwen2.5-1.5B-Instruct-GGUF"
     with pytest.raises(Exception, match=r"known: qwen2\.5-1\.5b"):
         catalogue_entry("gpt-5")
