@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-VIEWS = ("chat", "knowledge", "learning", "permissions", "settings", "confirm")
+# desktop.screenshot.VIEWS, repeated so that `jackdaw --help` imports no Qt (a test keeps the
+# two the same).
+VIEWS = ("chat", "knowledge", "learning", "permissions", "models", "settings", "confirm")
 
 
 def gui_available() -> bool:

@@ -12,7 +12,7 @@ from desktop.confirm import ConfirmDialog
 from tools.confirm import ConfirmationRequest
 from tools.rules import Scope
 
-VIEWS = ("chat", "knowledge", "learning", "permissions", "settings", "confirm")
+VIEWS = ("chat", "knowledge", "learning", "permissions", "models", "settings", "confirm")
 SETTLE_S = 5.0
 SAMPLE_QUERY = "travel budget decisions"
 
@@ -72,6 +72,13 @@ def take_screenshot(app: Any, path: str, view: str) -> int:
             settle(app, 120)
             app.knowledge_page.search.setText(SAMPLE_QUERY)
             app.knowledge.search(SAMPLE_QUERY)
+    elif view == "models":
+        window.show_page(app.models_page)  # showing it looks for models, in a worker
+        settle(app, 60)
+        active = next((row for row in app.models.rows if row.active), None)
+        if active is not None:  # the model in use, with its memory check
+            app.models_page.select(active.key)
+            settle(app, 120)  # the check joins the default model when it never was
     elif view == "settings":
         target = app.open_settings()
     elif view == "confirm":

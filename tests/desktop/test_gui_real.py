@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent_core.cli_gui import register
+from agent_core.cli_gui import VIEWS, register
 from agent_core.services import Services
+from desktop import screenshot
+from models import library
 from tests.desktop.conftest import last_card, send, wait_answer
 
 
@@ -42,8 +44,11 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.parametrize("view", ["chat", "confirm", "settings"])
-def test_gui_screenshot_renders_a_view(tmp_path: Path, view: str) -> None:
+@pytest.mark.parametrize("view", ["chat", "confirm", "settings", "models"])
+def test_gui_screenshot_renders_a_view(
+    tmp_path: Path, view: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library, "known_locations", list)  # not the real home's model folders
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
     out = tmp_path / f"{view}.png"
@@ -55,6 +60,23 @@ def test_gui_screenshot_renders_a_view(tmp_path: Path, view: str) -> None:
         services.close()
     width, height = png_size(out)
     assert width > 400 and height > 300
+
+
+def test_the_cli_offers_every_view_the_screenshot_renders() -> None:
+    assert VIEWS == screenshot.VIEWS
+
+
+def test_the_models_view_shows_the_list_and_the_model_in_use(qtbot, make_app, tmp_path) -> None:
+    app = make_app([], load=False)
+    app.models.adapter.locations = []  # never the real home folder's apps
+    out = tmp_path / "models.png"
+    assert screenshot.take_screenshot(app, str(out), "models") == 0
+    page = app.models_page
+    assert app.window.tabs.currentWidget() is page
+    active = next(row for row in app.models.rows if row.active)
+    assert page.selected_key() == active.key and page.name.text() == active.name
+    assert page.fit.text().startswith("Needs about")  # its memory check came back in time
+    assert png_size(out) == (app.window.width(), app.window.height())
 
 
 def test_gui_screenshot_in_a_fresh_process(tmp_path: Path) -> None:
