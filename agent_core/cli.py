@@ -29,6 +29,7 @@ from agent_core.cli_output import (
 from agent_core.progress import step_line
 from agent_core.services import Services
 from agent_core.traces import Trace
+from models.discovery import recorded_model_label
 from models.errors import JackdawError
 from models.redact import redact_text
 from tools.terminal import TerminalConfirmationHandler
@@ -68,7 +69,7 @@ def trace_result(trace: Trace) -> dict[str, Any]:
         if last and generating_ms > 0
         else None,
         "duration_ms": round(trace.duration_ms, 1),
-        "model": trace.model.get("name"),
+        "model": recorded_model_label(trace.model),  # a human name, not general.name
         "model_path": trace.model.get("path"),
         "sources": trace.extra.get("sources", []),
         "replayed_from": trace.extra.get("replayed_from"),
@@ -213,7 +214,7 @@ def cmd_traces_show(args: argparse.Namespace, services: Services) -> int:
         print_json(trace.to_dict())
         return 0
     out = write_out
-    out(f"trace {trace.id}  {trace.status}  model {trace.model.get('name')}\n")
+    out(f"trace {trace.id}  {trace.status}  model {recorded_model_label(trace.model)}\n")
     out(f"question: {trace.question}\n")
     out(f"prompt version {trace.prompt_version}, blocks {trace.prompt_blocks}\n")
     if trace.dropped_history:

@@ -15,12 +15,21 @@ mismatch raises :class:`models.assemble.ModelChecksumError` and the file is not 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
 from models.assemble import ProgressCallback, StderrProgress, model_file
-from models.catalog import DEFAULT_MODEL, TINY_MODEL, PackagedModel, find_packaged
+from models.catalog import (
+    DEFAULT_MODEL,
+    PACKAGED_MODELS,
+    TINY_MODEL,
+    PackagedModel,
+    find_packaged,
+)
 from models.errors import ModelNotFoundError
 
 # Kept for callers that knew the old single embedded model (SmolLM2, the tiny option now).
@@ -113,3 +122,30 @@ def chat_model_label(configured: str | None, read_file: bool = False) -> str:
         if not found.error:
             return found.name
     return path.name
+
+
+def recorded_model_label(model: Mapping[str, Any]) -> str:
+    """A human name for the model a run recorded (its ``ModelInfo.to_dict()``), never the raw
+    GGUF ``general.name`` (the default model's says "Qwen2.5 Coder 0.5B Instruct AWQ" of a
+    Q4_K_M file): a packaged model's display name, else one made from the recorded file name
+    and quantisation ("Llama 3.2 3B Instruct · Q4_K_M"). Built from the record alone, so a run
+    keeps its model's name after the file is moved or deleted, and the header is not read
+    again (the Learning page calls this on the main thread). A backend that is no GGUF file
+    (a server, a test's) is called what it called itself."""
+    from models.library import name_from_filename
+
+    path = str(model.get("path") or "")
+    name = str(model.get("name") or "")
+    quantization = str(model.get("quantization") or "")
+    file = Path(path)
+    for packaged in PACKAGED_MODELS:
+        same = model.get("sha256") == packaged.sha256 or model.get("file_size") == packaged.size
+        if file.name == packaged.filename and same:
+            return packaged.display_name
+    ollama_blob = re.fullmatch(r"sha256-[0-9a-f]+", file.name) is not None
+    if not path or not (file.suffix.lower() == ".gguf" or ollama_blob):
+        return name or path or "the model"
+    label = name_from_filename(file)
+    if " · " not in label and quantization not in ("", "unknown"):
+        label = f"{label} · {quantization}"
+    return label

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.widgets import muted_label
+from models.discovery import recorded_model_label
 
 RUN_FILTERS = ["All runs", "Rated up", "Rated down", "Corrected", "Not rated", "Failed or stopped"]
 MATCH = QBrush(QColor("#dcfce7"))
@@ -210,7 +211,7 @@ class RunsTab(QWidget):
         )
 
     def show_trace(self, trace: Any) -> None:
-        model = trace.model.get("name", "")
+        model = recorded_model_label(trace.model)  # not the GGUF's own general.name
         self.summary.setText(
             f"<b>{html.escape(trace.question[:120])}</b><br>"
             f"{trace.status} · {len(trace.steps)} steps · {trace.duration_ms / 1000:.1f} s · "

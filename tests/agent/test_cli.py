@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 
 from agent_core import __version__
+from agent_core.cli import trace_result
+from agent_core.traces import Trace
+from models.catalog import DEFAULT_MODEL
+from models.gguf_info import model_info
+from models.library import describe
+from tests.models.test_discovery_library import write_gguf
 
 
 def jackdaw(
@@ -41,6 +47,7 @@ def test_ask_json_then_traces(jackdaw_home: Path) -> None:
         assert key in result
     assert result["answer"] and result["steps"] >= 1 and result["prompt_tokens"] > 0
     assert result["model_path"].endswith("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")  # default
+    assert result["model"] == DEFAULT_MODEL.display_name  # not its header's "... AWQ"
     assert (jackdaw_home / "memory.db").exists()
 
     listing = json.loads(jackdaw("traces", "list", "--json").stdout)
@@ -52,6 +59,25 @@ def test_ask_json_then_traces(jackdaw_home: Path) -> None:
     assert shown["model"]["sha256"] and shown["settings"]["seed"] == 42
     text = jackdaw("traces", "show", result["trace_id"][:6])
     assert text.returncode == 0 and "step 0" in text.stdout
+
+
+def test_ask_json_names_the_model_as_the_lists_do(tmp_path: Path) -> None:
+    """`ask --json`'s "model": the human name, not the GGUF's general.name; "model_path": the
+    file. The name stays once the file is gone (`traces show` of an old run)."""
+    gguf = write_gguf(
+        tmp_path / "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+        arch="llama",
+        basename="Llama-3.2",
+        size_label="3B",
+    )
+    recorded = model_info(gguf).to_dict()
+    trace = Trace(question="hi", model=recorded, settings={}, status="ok", final_answer="Hello.")
+    listed = describe(gguf, "file", gguf.name).name  # what the Models page and status bar show
+    result = trace_result(trace)
+    assert result["model"] == listed != recorded["name"]
+    assert result["model_path"] == str(gguf)
+    gguf.unlink()
+    assert trace_result(trace)["model"] == listed
 
 
 def test_models_info_json() -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from knowledge import KnowledgeSettings, open_knowledge_base
+from models.catalog import DEFAULT_MODEL
+from models.gguf_info import ModelInfo
 from tests.desktop.conftest import send, wait_answer
-from tests.fakes import call, final
+from tests.fakes import ScriptedBackend, call, final
 from tests.knowledge.fakes import FakeEmbedder
 from tools.rules import Lifetime, Scope
 
@@ -148,6 +150,41 @@ def test_learning_runs_and_the_step_viewer(qtbot, make_app) -> None:
     assert runs.runs.rowCount() == 0
     runs.filter.setCurrentText("All runs")
     assert runs.runs.rowCount() == 1
+
+
+class DefaultModelBackend(ScriptedBackend):
+    """Records what the default model's file says of itself, at a path since deleted."""
+
+    folder = "."
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            path=f"{self.folder}/{DEFAULT_MODEL.filename}",
+            name="Qwen2.5 Coder 0.5B Instruct AWQ",  # its header's general.name, for Q4_K_M
+            architecture="qwen2",
+            parameters=630_167_424,
+            quantization="Q4_K_M",
+            context_length=self.context,
+            file_size=DEFAULT_MODEL.size,
+            sha256=DEFAULT_MODEL.sha256,
+        )
+
+
+def test_a_runs_summary_names_its_model_as_people_read_it(qtbot, make_app, tmp_path: Path) -> None:
+    backend = DefaultModelBackend([final("Paris.")])
+    backend.folder = str(tmp_path / "gone")
+    app = make_app(backend=backend)
+    send(qtbot, app, "Capital of France?")
+    wait_answer(qtbot, app)
+    page = app.learning_page
+    app.window.show_page(page)
+    runs = page.runs
+    qtbot.waitUntil(lambda: runs.runs.rowCount() == 1)
+    runs.runs.selectRow(0)
+    qtbot.waitUntil(lambda: runs.steps.count() == 1)
+    summary = runs.summary.text()  # the file is gone: the name comes from what was recorded
+    assert DEFAULT_MODEL.display_name in summary and "AWQ" not in summary
 
 
 def test_replay_highlights_the_first_divergence(qtbot, make_app) -> None:

@@ -38,11 +38,14 @@ from models.discovery import (
     default_chat_model,
     default_models_dir,
     embedded_chat_model,
+    recorded_model_label,
     resolve_chat_model,
     tiny_chat_model,
 )
 from models.errors import JackdawError, ModelNotFoundError
-from models.gguf_info import file_sha256, forget_sha256s
+from models.gguf_info import file_sha256, forget_sha256s, model_info
+from models.library import describe
+from tests.models.test_discovery_library import write_gguf
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +152,49 @@ def test_a_users_file_is_used_as_given(tmp_path: Path) -> None:
     assert chat_model_label("") == "Qwen2.5 Coder 0.5B Instruct · Q4_K_M"
     assert chat_model_label("smollm2-135m") == "SmolLM2 135M Instruct · Q4_1"
     assert chat_model_label(str(mine)) == "mine.gguf"
+
+
+def test_a_run_names_its_model_as_people_read_it_even_after_the_file_is_gone(
+    tmp_path: Path,
+) -> None:
+    """What a trace recorded (``ModelInfo.to_dict()``) gives the name the lists show, never the
+    GGUF's own general.name, and keeps it when the file has been moved or deleted since."""
+    tiny = model_info(tiny_chat_model(), with_sha256=False).to_dict()
+    assert tiny["name"] != SMOLLM2_135M.display_name  # SmolLM2's header: "Smollm2 135M 8k ..."
+    assert recorded_model_label(tiny) == SMOLLM2_135M.display_name
+    moved = {**tiny, "path": str(tmp_path / "gone" / SMOLLM2_135M.filename)}
+    assert recorded_model_label(moved) == SMOLLM2_135M.display_name
+    # the default model's header says "Qwen2.5 Coder 0.5B Instruct AWQ" of its Q4_K_M file
+    default = {
+        "path": str(tmp_path / "gone" / DEFAULT_MODEL.filename),
+        "name": "Qwen2.5 Coder 0.5B Instruct AWQ",
+        "architecture": "qwen2",
+        "quantization": "Q4_K_M",
+        "file_size": DEFAULT_MODEL.size,
+        "sha256": DEFAULT_MODEL.sha256,
+    }
+    assert recorded_model_label(default) == DEFAULT_MODEL.display_name
+
+    # a GGUF of the user's: the name the Models page gave it, before and after it is deleted
+    mine = write_gguf(
+        tmp_path / "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+        arch="llama",
+        basename="Llama-3.2",
+        size_label="3B",
+    )
+    recorded = model_info(mine).to_dict()
+    listed = describe(mine, "file", mine.name).name
+    assert listed == "Llama 3.2 3B Instruct · Q4_K_M" != recorded["name"]
+    assert recorded_model_label(recorded) == listed
+    mine.unlink()
+    assert recorded_model_label(recorded) == listed
+    # a file name without its quantisation: the recorded one is added
+    plain = {**recorded, "path": str(tmp_path / "my-model.gguf")}
+    assert recorded_model_label(plain) == f"My Model · {recorded['quantization']}"
+
+    # a model server (or a test's backend) is called what it called itself
+    server = {"path": "http://127.0.0.1:8080/v1", "name": "qwen2.5:0.5b", "quantization": "unknown"}
+    assert recorded_model_label(server) == "qwen2.5:0.5b"
 
 
 def _damaged_copy(source: Path, dest: Path, offset: int) -> Path:
