@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent_core.actions import CALL, FINAL, Action
+from agent_core.config import AgentConfig
 from agent_core.prompting import (
     Guidance,
     Passage,
@@ -60,6 +61,10 @@ class AgentEvent:
 
 
 EventCallback = Callable[[AgentEvent], None]
+
+
+def close_match(passages: Sequence[Passage], at: float) -> bool:
+    return any(float(p.meta.get("similarity", 0.0)) >= at for p in passages)
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ class Agent:
         learning: Learning | None = None,
         system_prompt: Callable[[], SystemPrompt | None] | None = None,
         protocol: ConversationProtocol | None = None,
+        answer_from_notes_at: float = AgentConfig.answer_from_notes_at,
     ) -> None:
         """``system_prompt`` gives the prompt version in force (text and lessons), looked up
         on every run so an adopted or rolled-back version applies at once; when it gives
@@ -147,6 +153,8 @@ class Agent:
         self.lessons = lessons
         self.learning = learning
         self.system_prompt = system_prompt
+        # A passage this similar to the question: the first turn answers from the notes.
+        self.answer_from_notes_at = answer_from_notes_at
 
     def run(
         self,
@@ -292,7 +300,11 @@ class Agent:
                     {"query": trace.question, "sources": [p.source for p in built.passages]},
                 )
             )
-        must_answer = False
+        # The notes hold a close match: the first turn answers from them, with no tools
+        # offered (offered tools, the 0.5B model read the file it had just been shown).
+        must_answer = close_match(built.passages, self.answer_from_notes_at)
+        if must_answer:
+            trace.extra["answered_from_notes"] = True
         script_done = False  # a replayed script ran to its end: only the answer is left
         calls_seen: dict[str, str] = {}  # (tool, arguments) -> observation, to stop loops
         plan = recall.plan

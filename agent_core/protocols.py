@@ -248,11 +248,12 @@ class NativeToolCalls:
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> Reply:
-        specs = self.specs(tools)
+        # A turn that may only answer is not shown the tools, and reads what its calls found
+        # as plain text before the question: shown tools or its own calls, the 0.5B model
+        # calls again (and, held to text, writes '>').
+        specs = self.specs(tools) if allow_tools else None
         if not allow_tools and _has_tool_results(messages):
-            # Answering from results: the results as plain text before the question, and no
-            # tool specs. Shown its own calls, the 0.5B model repeats a call instead.
-            messages, specs = results_as_text(messages), None
+            messages = results_as_text(messages)
         stop = _Either(cancel)
         watch = _Trigger(
             (() if self.at_start else (self.trigger,))

@@ -48,6 +48,7 @@ class KnowledgeRetriever:
                         "heading": hit.heading,
                         "chunk_id": hit.chunk_id,
                         "score": hit.score,
+                        "similarity": hit.vector_score,
                     },
                 )
             )

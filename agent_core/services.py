@@ -234,6 +234,7 @@ class Services:
             protocol=protocol_for(
                 getattr(self.chat_backend, "chat_template", ""), agent_config.protocol
             ),
+            answer_from_notes_at=agent_config.answer_from_notes_at,
         )
 
     # -- learning ----------------------------------------------------------------------------

@@ -372,3 +372,32 @@ def test_an_answer_that_is_only_a_call_becomes_what_was_found(store: TraceStore)
     trace = make_agent(backend, store, max_steps=2).run("2+3?")
     assert trace.final_answer == "Here is what I found: 5"
     assert trace.extra["empty_answer"] is True
+
+
+class Similar:
+    """Passages with a given similarity to the question (as the knowledge retriever gives)."""
+
+    def __init__(self, similarity: float) -> None:
+        self.similarity = similarity
+
+    def retrieve(self, question: str) -> list[Passage]:
+        meta = {"similarity": self.similarity}
+        return [Passage("notes/dentist.md", "Dentist: 14 March 2027, 09:30.", meta)]
+
+
+def test_a_close_match_in_the_notes_is_answered_without_tools(store: TraceStore) -> None:
+    backend = ScriptedBackend([final("On 14 March 2027 at 09:30.")])
+    trace = make_agent(backend, store, retriever=Similar(0.6)).run("When is my dentist?")
+    (request,) = backend.requests
+    assert request["tools"] is None and request["text_only"] is True
+    assert trace.extra["answered_from_notes"] is True and trace.extra["model_calls"] == 1
+    assert "tool_call" not in trace.steps[0].response_schema
+    assert trace.final_answer == "On 14 March 2027 at 09:30."
+
+
+def test_a_loose_match_leaves_the_tools_offered(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("add", a=2, b=3), final("5")])
+    agent = make_agent(backend, store, retriever=Similar(0.2), answer_from_notes_at=0.45)
+    trace = agent.run("What is 2 plus 3?")
+    assert backend.requests[0]["tools"] and backend.requests[0]["text_only"] is False
+    assert "answered_from_notes" not in trace.extra and trace.final_answer == "5"

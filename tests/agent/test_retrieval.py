@@ -33,6 +33,7 @@ def test_hits_become_citable_passages_and_weak_ones_are_dropped() -> None:
     passages = KnowledgeRetriever(lambda: kb, k=3).retrieve("q")
     assert [(p.source, p.text) for p in passages] == [("a.md (Intro)", "alpha")]
     assert passages[0].meta["path"] == "p" and kb.queries == [("q", 3)]
+    assert passages[0].meta["similarity"] == 0.8  # what the agent's close-match rule reads
 
 
 def test_no_knowledge_base_means_no_passages_and_no_search() -> None:
