@@ -7,9 +7,12 @@ A script, not a test. It plays a user over the answers benchmark's notes
 1. **Before.** With the learning loop switched off, it asks held-out *paraphrases* of the
    needs and the *controls* (general knowledge and arithmetic, which no correction may
    hijack): the baseline.
-2. **Teach.** With the learning loop on, it asks a fixed question for each need (at least
-   40, with checkable answers) and corrects every wrong answer (``Learning.correct``), as
-   the user would with "Correct...".
+2. **Teach.** With the learning loop on, it asks a fixed question for each need (42 over
+   the notes, with checkable answers, and 10 facts the notes do not hold, from
+   ``bench_learning.py``) and corrects every wrong answer (``Learning.correct``), as the
+   user would with "Correct...". Each fact outside the notes has a *close control* (the
+   same question about something else: the Porto office, not the Lisbon one) that must not
+   get its corrected answer.
 3. **Refine.** One offline refinement (``Learning.refine``): lessons distilled from the
    corrections, a candidate prompt scored against the version in force on the replay set,
    adopted or not.
@@ -48,6 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from agent_core.config import Config, Paths  # noqa: E402
 from agent_core.learning.lessons import LessonDistiller  # noqa: E402
+from agent_core.learning.memory import terms_agree  # noqa: E402
+from agent_core.learning.similarity import cosine  # noqa: E402
 from agent_core.services import Services  # noqa: E402
 from agent_core.traces import Trace  # noqa: E402
 from tests.benchmarks.bench_answers import (  # noqa: E402
@@ -60,6 +65,7 @@ from tests.benchmarks.bench_answers import (  # noqa: E402
     leak_kind,
     number,
 )
+from tests.benchmarks.bench_learning import FACTS as UNKNOWN_FACTS  # noqa: E402
 from tests.knowledge.pdfgen import pdf_bytes  # noqa: E402
 
 
@@ -78,6 +84,7 @@ class Need:
     paraphrase: str
     check: Check
     correction: str  # what the user types into "Correct..." when the answer is wrong
+    group: str = "notes"  # notes | outside (a fact the notes do not hold)
 
 
 NEEDS = [
@@ -363,6 +370,32 @@ CONTROLS: list[tuple[str, Check]] = [
 ]
 
 
+# Facts the notes do not hold (``bench_learning.py``'s): no model can know them, so each is
+# corrected, and each has a close question about something else that must not get its answer.
+_KEYS = {
+    "Dana Scully": ("Scully",),
+    "8443": ("8443",),
+    "LIS-Guest": ("LIS-Guest",),
+    "On March 14": ("March 14", "14 March"),
+    "555-0142": ("555-0142",),
+    "Albatross": ("Albatross",),
+    "Postgres 15": ("Postgres",),
+    "In the blue box in the kitchen": ("blue box",),
+    "At 9 am": ("9 am", "9:00", "9 a.m."),
+    "Marta Silva": ("Marta",),
+}
+OUTSIDE = [Need(q, p, has(*_KEYS[a]), a, "outside") for q, a, p, _ in UNKNOWN_FACTS]
+
+
+def not_given(answer: str) -> Check:
+    """A close control is right when it does not give its neighbour's corrected answer."""
+    given = has(*_KEYS[answer])
+    return lambda text: not given(text)
+
+
+CLOSE_CONTROLS = [(control, not_given(a)) for _, a, _, control in UNKNOWN_FACTS]
+
+
 @dataclass(frozen=True)
 class Task:
     """A multi-step task with tools, asked twice the same way."""
@@ -393,6 +426,7 @@ TASKS = [
 class Asked:
     phase: str
     kind: str  # original | paraphrase | control | task-first | task-repeat
+    group: str  # notes | outside (needs); general | close (controls); tasks
     question: str
     answer: str
     correct: bool
@@ -409,13 +443,16 @@ class Asked:
     feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
 
 
-def asked(phase: str, kind: str, question: str, check: Check, trace: Trace, total: float) -> Asked:
+def asked(
+    phase: str, kind: str, group: str, question: str, check: Check, trace: Trace, total: float
+) -> Asked:
     answer = trace.final_answer or ""
     calls = [s for s in trace.steps if s.tool_name]
     replay = trace.extra.get("replay") or {}
     return Asked(
         phase,
         kind,
+        group,
         question,
         answer,
         check(answer) and leak_kind(answer) is None,
@@ -473,8 +510,10 @@ def build_services(home: Path, args: argparse.Namespace) -> tuple[Services, Path
 
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
-    needs = NEEDS[: args.limit] if args.limit else NEEDS
-    controls = CONTROLS[: args.controls] if args.controls is not None else CONTROLS
+    needs = (NEEDS[: args.limit] if args.limit else NEEDS) + OUTSIDE[: args.outside]
+    general = CONTROLS[: args.controls] if args.controls is not None else CONTROLS
+    controls = [("general", q, c) for q, c in general]
+    controls += [("close", q, c) for q, c in CLOSE_CONTROLS[: args.outside]]
     tasks = TASKS[: args.tasks] if args.tasks is not None else TASKS
     services, notes = build_services(home, args)
     rows: list[Asked] = []
@@ -489,9 +528,9 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         figures["threads"] = args.threads
         log(f"indexed the notes in {time.perf_counter() - t0:.1f} s; model {figures['model']}")
 
-        def put(phase: str, kind: str, question: str, check: Check) -> Asked:
+        def put(phase: str, kind: str, group: str, question: str, check: Check) -> Asked:
             trace, _, total = ask(agent, question, [])
-            row = asked(phase, kind, question, check, trace, total)
+            row = asked(phase, kind, group, question, check, trace, total)
             rows.append(row)
             if args.show:
                 show(row)
@@ -503,16 +542,16 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         agent.learning = None
         try:
             for need in needs:
-                put("before", "paraphrase", need.paraphrase, need.check)
-            for question, check in controls:
-                put("before", "control", question, check)
+                put("before", "paraphrase", need.group, need.paraphrase, need.check)
+            for group, question, check in controls:
+                put("before", "control", group, question, check)
         finally:
             agent.learning = memory
 
         # 2. teach: ask, correct the wrong answers -----------------------------------------------
         log(f"2. teach: {len(needs)} questions; every wrong answer is corrected")
         for need in needs:
-            row = put("teach", "original", need.question, need.check)
+            row = put("teach", "original", need.group, need.question, need.check)
             if not row.correct:
                 learning.correct(row.trace_id, need.correction)
                 row.feedback = "corrected"
@@ -544,15 +583,15 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         # 4. after: learning on ------------------------------------------------------------------
         log(f"4. after: {len(needs)} paraphrases and {len(controls)} controls, learning on")
         for need in needs:
-            put("after", "paraphrase", need.paraphrase, need.check)
-        for question, check in controls:
-            put("after", "control", question, check)
+            put("after", "paraphrase", need.group, need.paraphrase, need.check)
+        for group, question, check in controls:
+            put("after", "control", group, question, check)
 
         # 5. repeated multi-step tasks -----------------------------------------------------------
         log(f"5. {len(tasks)} multi-step tasks, each asked twice")
         for task in tasks:
             question = task.question.format(notes=notes)
-            first = put("tasks", "task-first", question, task.check)
+            first = put("tasks", "task-first", "tasks", question, task.check)
             taught = learning.experiences.from_trace(first.trace_id)
             if first.correct and first.tools_ok and not taught:
                 learning.rate(first.trace_id, up=True)  # right, but the loop could not verify it
@@ -560,8 +599,31 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             elif not first.correct:
                 learning.rate(first.trace_id, up=False, comment="wrong answer")
                 first.feedback = "down-rated"
-            put("tasks", "task-repeat", question, task.check)
+            put("tasks", "task-repeat", "tasks", question, task.check)
 
+        # How close each corrected need's paraphrase is to the question that was corrected
+        # (answered from the correction at correction_strong_similarity and names agreeing;
+        # shown to the model from correction_similarity).
+        figures["corrected_needs"] = [
+            {
+                "question": need.question,
+                "paraphrase": need.paraphrase,
+                "similarity": round(
+                    cosine(
+                        learning.encoder.vector(need.question),
+                        learning.encoder.vector(need.paraphrase),
+                    ),
+                    3,
+                ),
+                "terms_agree": terms_agree(need.question, need.paraphrase),
+            }
+            for need, row in zip(needs, [r for r in rows if r.kind == "original"], strict=True)
+            if row.feedback == "corrected"
+        ]
+        figures["thresholds"] = {
+            "correction_similarity": learning.config.correction_similarity,
+            "correction_strong_similarity": learning.config.correction_strong_similarity,
+        }
         figures["lessons"] = [x.to_dict() for x in learning.lesson_list()]
         figures["experiences"] = len(learning.experience_list())
         figures["prompt_version_in_force"] = learning.versions.active().id
@@ -583,29 +645,48 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
         return [r for r in rows if r.phase == phase and r.kind == kind]
 
     originals = pick("teach", "original")
-    corrected = {i for i, r in enumerate(originals) if r.feedback == "corrected"}
+    corrected = {r.question for r in originals if r.feedback == "corrected"}
+    paraphrase_of = {n.paraphrase: n.question for n in needs}
+
+    def was_corrected(r: Asked) -> bool:
+        return paraphrase_of.get(r.question) in corrected
+
+    def of(rows_: list[Asked], test: Any) -> list[Asked]:
+        return [r for r in rows_ if test(r)]
+
     para_before, para_after = pick("before", "paraphrase"), pick("after", "paraphrase")
     ctrl_before, ctrl_after = pick("before", "control"), pick("after", "control")
     out: dict[str, Any] = {
         "needs": len(needs),
-        "originals_correct": share(originals),
+        "needs_in_notes": sum(n.group == "notes" for n in needs),
+        "originals_correct": share(of(originals, lambda r: r.group == "notes")),
+        "originals_correct_outside": share(of(originals, lambda r: r.group == "outside")),
         "originals_from_correction": share(originals, "from_correction"),
         "corrected": len(corrected),
+        "corrected_in_notes": sum(r.group == "notes" for r in originals if r.question in corrected),
     }
-    for name, before, after in (
-        ("paraphrases", para_before, para_after),
+    sets: list[tuple[str, Any]] = [
+        ("paraphrases", lambda r: r.group == "notes"),
+        ("notes_corrected", lambda r: r.group == "notes" and was_corrected(r)),
+        ("notes_right_first", lambda r: r.group == "notes" and not was_corrected(r)),
+        ("outside_notes", lambda r: r.group == "outside"),
+        ("all_paraphrases", lambda r: True),
+    ]
+    groups = [(name, of(para_before, t), of(para_after, t)) for name, t in sets]
+    groups += [
         (
-            "paraphrases_of_corrected",
-            [r for i, r in enumerate(para_before) if i in corrected],
-            [r for i, r in enumerate(para_after) if i in corrected],
+            "controls",
+            of(ctrl_before, lambda r: r.group == "general"),
+            of(ctrl_after, lambda r: r.group == "general"),
         ),
         (
-            "paraphrases_of_right_first",
-            [r for i, r in enumerate(para_before) if i not in corrected],
-            [r for i, r in enumerate(para_after) if i not in corrected],
+            "close_controls",
+            of(ctrl_before, lambda r: r.group == "close"),
+            of(ctrl_after, lambda r: r.group == "close"),
         ),
-        ("controls", ctrl_before, ctrl_after),
-    ):
+        ("all_controls", ctrl_before, ctrl_after),
+    ]
+    for name, before, after in groups:
         b, a = share(before), share(after)
         out[name] = {
             "n": len(after),
@@ -625,8 +706,8 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
             if after
             else None,
         }
-    out["controls"]["false_hits"] = sum(1 for r in ctrl_after if r.from_correction)
-    out["controls"]["false_hit_share"] = share(ctrl_after, "from_correction")
+    out["all_controls"]["false_hits"] = sum(1 for r in ctrl_after if r.from_correction)
+    out["all_controls"]["false_hit_share"] = share(ctrl_after, "from_correction")
     firsts, repeats = pick("tasks", "task-first"), pick("tasks", "task-repeat")
 
     def success(r: Asked) -> bool:  # what the user reads: the right answer, nothing leaked
@@ -667,20 +748,27 @@ def print_figures(f: dict[str, Any]) -> None:
     out = sys.stdout.write
     out(f"\nmodel {f['model']}, {f['threads'] or 'default'} thread(s), {f['seconds']} s in all\n")
     out(
-        f"needs {s['needs']}: first asked {percent(s['originals_correct'])} right "
-        f"({percent(s['originals_from_correction'])} answered from an earlier correction); "
-        f"{s['corrected']} corrected\n\n"
+        f"needs {s['needs']} ({s['needs_in_notes']} in the notes): first asked, "
+        f"{percent(s['originals_correct'])} of those in the notes right, "
+        f"{percent(s['originals_correct_outside'])} of the others; "
+        f"{percent(s['originals_from_correction'])} answered from an earlier correction; "
+        f"{s['corrected']} corrected ({s['corrected_in_notes']} in the notes)\n\n"
     )
     out(
         f"{'set':<28} {'n':>3} {'before':>7} {'after':>7} {'points':>7} "
         f"{'from corr.':>10} {'in prompt':>9} {'calls b/a':>10} {'leaks b/a':>9}\n"
     )
-    for name in (
+    names = [
         "paraphrases",
-        "paraphrases_of_corrected",
-        "paraphrases_of_right_first",
+        "notes_corrected",
+        "notes_right_first",
+        "outside_notes",
+        "all_paraphrases",
         "controls",
-    ):
+        "close_controls",
+        "all_controls",
+    ]
+    for name in names:
         r = s[name]
         points = "-" if r["points"] is None else f"{r['points']:+.0f}"
         out(
@@ -690,7 +778,7 @@ def print_figures(f: dict[str, Any]) -> None:
             f"{r['model_calls_before']:>4}/{r['model_calls_after']:<5} "
             f"{r['leaks_before']:>4}/{r['leaks_after']:<4}\n"
         )
-    c = s["controls"]
+    c = s["all_controls"]
     out(
         f"\ncontrols answered from a correction (false hits): {c['false_hits']} of {c['n']} "
         f"({percent(c['false_hit_share'])}; target <= 2%)\n"
@@ -716,6 +804,24 @@ def print_figures(f: dict[str, Any]) -> None:
         )
         for item in r["refused_proposals"]:
             out(f"  refused lesson proposal ({item['reason']}): {item['op'].get('text', '')!r}\n")
+    t = f["thresholds"]
+    out(
+        f"\ncorrected needs: the paraphrase's similarity to the corrected question (answered "
+        f"from it at >= {t['correction_strong_similarity']} with names agreeing, shown to the "
+        f"model at >= {t['correction_similarity']}):\n"
+    )
+    after = {r["question"]: r for r in f["rows"] if r["phase"] == "after"}
+    for need in f["corrected_needs"]:
+        row = after[need["paraphrase"]]
+        how = (
+            "from the correction"
+            if row["from_correction"]
+            else ("fact in the prompt" if row["correction_in_prompt"] else "model alone")
+        )
+        out(
+            f"  {need['similarity']:.3f} {'names agree' if need['terms_agree'] else 'NAMES DIFFER'}"
+            f"  {'right' if row['correct'] else 'WRONG'} ({how})  {need['paraphrase']}\n"
+        )
     out(f"\nlessons ({len(f['lessons'])}):\n")
     for lesson in f["lessons"]:
         out(
@@ -732,6 +838,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N needs")
     parser.add_argument("--controls", type=int, default=None, help="only the first N controls")
     parser.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
+    parser.add_argument(
+        "--outside",
+        type=int,
+        default=len(OUTSIDE),
+        help="facts the notes do not hold, with a close control each (default: all 10)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="model threads (0: default)")
     parser.add_argument("--skip-refine", action="store_true")
     parser.add_argument(
