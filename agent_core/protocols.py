@@ -380,6 +380,10 @@ def results_as_text(messages: Sequence[Message]) -> list[Message]:
     return [*messages[:asked], {"role": "user", "content": folded}]
 
 
+# What starts a decision-like JSON object anywhere in an answer.
+DECISION_STARTS = ('{"tool"', '{ "tool"', '{"name"', '{ "name"')
+
+
 @dataclass(frozen=True)
 class DecideThenAnswer:
     """For templates without tools: a constrained decision, then the answer as free text."""
@@ -473,14 +477,32 @@ class DecideThenAnswer:
             if action.kind == CALL:
                 return Reply(action, raw=decided.text, results=results)
             decision = json.dumps({"tool": "none"}) + "\n"
-        answer = backend.chat(messages, settings, on_text=on_text, cancel=cancel)
+        # The answer is free text, but a small model may write the decision's JSON again
+        # (SmolLM2 did, through a server): what could start one is held back, and once one
+        # starts the answer ends there, so no JSON ever reaches the person.
+        watch = _Trigger(DECISION_STARTS, ("{", "```"), on_text)
+        stop = _Either(cancel)
+        answer = backend.chat(
+            messages,
+            settings,
+            on_text=lambda piece: stop.set() if watch.feed(piece) else None,
+            cancel=stop,
+            text_only=bool(tools),
+        )
         results.append(answer)
+        cancelled = cancel is not None and cancel.is_set()
+        if watch.fired < 0:
+            watch.flush()
+            said = answer.text
+        else:
+            said = watch.text[: watch.fired]
+            said = said if any(ch.isalnum() for ch in said) else ""
         return Reply(
-            None if answer.cancelled else Action(FINAL, answer=_clean_answer(answer.text)),
-            raw=decision + answer.text,
+            None if cancelled else Action(FINAL, answer=_clean_answer(said)),
+            raw=decision + said,
             results=results,
-            cancelled=answer.cancelled,
-            truncated=_truncated(answer),
+            cancelled=cancelled,
+            truncated=watch.fired < 0 and _truncated(answer),
         )
 
     def call_messages(

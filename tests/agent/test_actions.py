@@ -250,3 +250,26 @@ def test_a_call_written_into_an_answer_never_reaches_the_person(said: str, shown
 def test_a_decision_written_into_an_answer_never_reaches_the_person() -> None:
     assert DECIDE.parse('{"tool": "none"}\n{"tool": "calculator", "arguments": {}} 5').answer == "5"
     assert HERMES.parse('{"tool": "none"}').answer == ""
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ('{"tool": "calculator", "arguments": {"expression": "17*23"}}', ""),
+        ('It is 391. {"tool": "none"}', "It is 391. "),
+        ('```json\n{"tool": "none"}\n```', ""),
+        ("Use {braces} in Python sets.", "Use {braces} in Python sets."),
+    ],
+)
+def test_a_decision_written_again_as_the_answer_never_streams(written: str, shown: str) -> None:
+    """SmolLM2 through llama-cpp-python's server wrote its decision's JSON again as its
+    answer, and it streamed to the person before it was cleaned away."""
+    backend = ScriptedBackend(['{"tool": "none"}', written], chat_template="")
+    seen: list[str] = []
+    reply = DECIDE.turn(
+        backend, [{"role": "user", "content": "hi"}], [GREET], SETTINGS,
+        allow_tools=True, on_text=seen.append,
+    )  # fmt: skip
+    assert "".join(seen) == shown
+    assert reply.action is not None and reply.action.answer == shown.strip()
+    assert backend.requests[1]["text_only"] is True  # a local model is held to text too

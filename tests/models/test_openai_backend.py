@@ -126,6 +126,46 @@ def test_model_is_discovered_and_answers(backend: OpenAICompatibleBackend) -> No
 
 @pytest.mark.real_model
 @pytest.mark.slow
+def test_the_agent_runs_end_to_end_through_the_real_server(
+    backend: OpenAICompatibleBackend, tmp_path: Path
+) -> None:
+    """The whole conversation protocol through llama-cpp-python's server: a server gives no
+    chat template, so the agent decides (schema-held, via the server's grammar), calls the
+    tool it chose, and answers in free text. Asserted: what holds for any output."""
+    from agent_core.agent import Agent
+    from agent_core.memory_db import open_memory_db
+    from agent_core.prompting import PromptBuilder
+    from agent_core.protocols import DECIDE
+    from agent_core.traces import TraceStore
+    from tests.benchmarks.bench_answers import leak_kind
+    from tools.base import ToolRegistry
+    from tools.builtins.calculator import make_calculator
+    from tools.executor import ToolExecutor
+
+    agent = Agent(
+        backend,
+        ToolExecutor(ToolRegistry([make_calculator()])),
+        TraceStore(open_memory_db(tmp_path / "memory.db")),
+        PromptBuilder(count_tokens=backend.count_tokens),
+        GenerationSettings(temperature=0.0, seed=3, max_tokens=64),
+        max_steps=3,
+    )
+    streamed: list[str] = []
+    trace = agent.run("Use the calculator: what is 17 times 23?", on_text=streamed.append)
+    assert trace.extra["protocol"] == DECIDE.name
+    assert trace.status == "ok" and trace.final_answer
+    assert leak_kind(trace.final_answer) is None, trace.final_answer
+    for step in trace.steps:
+        decision = (step.response_schema or {}).get("decision")
+        if decision and step.tool_name:  # a call it decided on was valid by the schema
+            jsonschema.validate({"tool": step.tool_name, "arguments": step.tool_args}, decision)
+            assert step.tool_outcome["status"] in ("ok", "error")
+    assert trace.extra["model_calls"] >= 2  # a decision, then a free answer
+    assert not trace.extra.get("empty_answer") or not streamed  # what streamed was the answer
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
 @pytest.mark.parametrize("messages", TEMPTING, ids=["question", "poem", "dict"])
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_schema_constrained_output_is_always_valid_json(
