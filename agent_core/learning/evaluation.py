@@ -9,7 +9,13 @@ prompt itself makes the model say.
 * ``correction`` cases (pinned): the corrected answer must be given;
 * ``uprated`` cases: the up-rated answer must not be lost, and the tool plan (the tools
   called, in order) must match;
-* ``downrated`` cases without a correction: the rejected answer must not come back.
+* ``downrated`` cases without a correction: the rejected answer must not come back;
+* ``guard`` cases (pinned): other questions the user asked, close to a corrected one but
+  below the similarity at which the correction is shown (``correction_similarity``), must
+  not get a corrected answer they did not give before. Corrections become exemplars of a
+  candidate prompt, and a small model copies an exemplar's answer into close questions
+  (measured: "What time does the library open on Sundays?" answered "at 9 am", the gym's
+  corrected hours); nothing else on the replay set would see it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from agent_core.agent import Agent
 from agent_core.learning.feedback import FeedbackStore
+from agent_core.learning.similarity import cosine, normalize_question
 from agent_core.learning.versions import PromptVersion
 from agent_core.memory_db import connect, migrate
 from agent_core.prompting import Passage, PromptBuilder, Turn
@@ -32,7 +39,7 @@ from models.chat import ChatBackend, GenerationSettings
 from tools.base import ToolRegistry
 from tools.executor import ToolExecutor, ToolOutcome
 
-CORRECTION, UPRATED, DOWNRATED = "correction", "uprated", "downrated"
+CORRECTION, UPRATED, DOWNRATED, GUARD = "correction", "uprated", "downrated", "guard"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class ReplayCase:
     passages: tuple[Passage, ...] = ()
     outcomes: tuple[dict[str, Any], ...] = ()  # recorded ToolOutcome dicts, in order
     offered: tuple[str, ...] | None = None  # the tools the run was offered (None: all)
+    forbidden: tuple[str, ...] = ()  # guard: corrected answers this question must not get
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -63,6 +71,7 @@ class ReplayCase:
         values["history"] = tuple(Turn(**t) for t in data.get("history", ()))
         values["passages"] = tuple(Passage(**p) for p in data.get("passages", ()))
         values["outcomes"] = tuple(data.get("outcomes", ()))
+        values["forbidden"] = tuple(data.get("forbidden", ()))
         offered = data.get("offered")
         values["offered"] = tuple(offered) if offered is not None else None
         return cls(**values)
@@ -122,9 +131,15 @@ def _case_from_trace(trace: Trace, kind: str, case_id: str, **values: Any) -> Re
 
 
 def build_replay_set(
-    traces: TraceStore, feedback: FeedbackStore, limit: int = 60
+    traces: TraceStore,
+    feedback: FeedbackStore,
+    limit: int = 60,
+    *,
+    guards: int = 0,
+    same_need: float = 0.8,
 ) -> list[ReplayCase]:
-    """Pinned corrections first (newest first), then up-rated and down-rated runs."""
+    """Pinned corrections first (newest first), then up-rated and down-rated runs; then up
+    to ``guards`` guard cases (:func:`guard_cases`)."""
     cases: list[ReplayCase] = []
     corrected: set[str] = set()
     for correction in sorted(feedback.corrections(), key=lambda c: -c.created_at):
@@ -161,7 +176,55 @@ def build_replay_set(
                 trace, DOWNRATED, f"downrated:{trace.id}", rejected=trace.final_answer
             )
         cases.append(case)
-    return cases[:limit]
+    rated = {r.trace_id for r in ratings}
+    return cases[:limit] + guard_cases(traces, feedback, guards, same_need, skip=corrected | rated)
+
+
+def guard_cases(
+    traces: TraceStore,
+    feedback: FeedbackStore,
+    count: int,
+    same_need: float,
+    *,
+    skip: set[str] = frozenset(),  # type: ignore[assignment]
+    scan: int = 300,
+) -> list[ReplayCase]:
+    """Up to ``count`` of the user's recent unrated runs, closest to a corrected question
+    first but less similar than ``same_need`` (what the agent treats as the same question:
+    there the corrected answer is right), each pinned to not give a corrected answer its
+    recorded answer did not give."""
+    corrections = feedback.corrections()
+    if count <= 0 or not corrections:
+        return []
+    encoder = feedback.encoder
+    corrected = [(normalize_question(c.question), encoder.vector(c.question)) for c in corrections]
+    found: list[tuple[float, str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for row in traces.list(limit=scan):
+        answer = row["answer"] or ""
+        key = normalize_question(row["question"])
+        if row["id"] in skip or row["status"] != "ok" or not answer.strip() or key in seen:
+            continue
+        vector = encoder.vector(row["question"])
+        similarity = max(1.0 if key == same else cosine(vector, other) for same, other in corrected)
+        if similarity >= same_need:
+            continue
+        forbidden = tuple(c.answer for c in corrections if not answer_matches(c.answer, answer))
+        if forbidden:
+            seen.add(key)
+            found.append((similarity, row["id"], forbidden))
+    found.sort(key=lambda item: -item[0])
+    cases = []
+    for _, trace_id, forbidden in found:
+        trace = traces.get(trace_id)
+        if not any(s.messages for s in trace.steps):
+            continue  # answered without the model (from a correction): nothing to score
+        cases.append(
+            _case_from_trace(trace, GUARD, f"guard:{trace.id}", forbidden=forbidden, pinned=True)
+        )
+        if len(cases) == count:
+            break
+    return cases
 
 
 _NON_WORD = re.compile(r"[^\w]+")
@@ -279,6 +342,12 @@ def score_case(case: ReplayCase, trace: Trace) -> CaseResult:
         if case.tools:
             detail += ", tool plan matched" if parts[-1] else ", tool plan differs"
         return CaseResult(case.id, case.kind, False, score == 1.0, score, answer, used, detail)
+    if case.kind == GUARD:
+        given = [f for f in case.forbidden if answer_matches(f, answer)]
+        detail = f"gives a corrected answer: {given[0]!r}" if given else "no corrected answer"
+        return CaseResult(
+            case.id, case.kind, True, not given, float(not given), answer, used, detail
+        )
     ok = bool(answer.strip()) and not answer_matches(case.rejected, answer)
     detail = "avoids the rejected answer" if ok else "repeats the rejected answer"
     return CaseResult(case.id, case.kind, False, ok, float(ok), answer, used, detail)

@@ -31,6 +31,7 @@ from agent_core.config import LearningConfig
 from agent_core.learning.errors import RefinementBusyError
 from agent_core.learning.evaluation import (
     CORRECTION,
+    GUARD,
     UPRATED,
     Evaluator,
     ReplayCase,
@@ -59,6 +60,7 @@ from agent_core.memory_db import transaction
 from agent_core.traces import TraceNotFoundError, TraceStore
 
 log = logging.getLogger("jackdaw.learning")
+GUARD_CASES = 8  # other questions kept from getting a corrected answer (evaluation.guard_cases)
 STALE_AFTER_S = 600.0  # a running refinement beats after every case; silence means a crash
 
 
@@ -76,9 +78,15 @@ def gate(current: VersionScore, candidate: VersionScore, cases: list[ReplayCase]
         c.id for c in cases if c.pinned and current.passed(c.id) and not candidate.passed(c.id)
     ]
     if regressions:
-        return Decision(
-            False, f"regresses on pinned correction(s): {', '.join(regressions)}", regressions
-        )
+        kinds = {c.id: c.kind for c in cases}
+        corrections = [r for r in regressions if kinds[r] != GUARD]
+        guards = [r for r in regressions if kinds[r] == GUARD]
+        why = []
+        if corrections:
+            why.append(f"regresses on pinned correction(s): {', '.join(corrections)}")
+        if guards:
+            why.append(f"gives a corrected answer to another question: {', '.join(guards)}")
+        return Decision(False, "; ".join(why), regressions)
     if candidate.overall < current.overall:
         return Decision(
             False, f"scores {candidate.overall:.3f}, below the current {current.overall:.3f}"
@@ -343,7 +351,12 @@ class Refiner:
         try:
             if distill and given is None:
                 result.lessons = self.distill(cancel, on_input=lambda: self._beat(run_id))
-            cases = build_replay_set(self.traces, self.feedback)
+            cases = build_replay_set(
+                self.traces,
+                self.feedback,
+                guards=GUARD_CASES,
+                same_need=self.config.correction_similarity,
+            )
             result.cases = len(cases)
             candidate = given or self.build_candidate(current, cases)
             result.candidate_id = candidate.id

@@ -3,6 +3,8 @@ and the idle-time schedule."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from agent_core.learning.evaluation import answer_matches, build_replay_set
 from agent_core.learning.lessons import ACTIVE, LessonDelta
 from agent_core.learning.refine import RefinementScheduler
 from agent_core.learning.versions import ADOPTED, DEFAULT, REJECTED, Exemplar, compose
+from tests.fakes import final
 from tests.learning.fakes import ExemplarBackend
 
 FACTS = {
@@ -366,3 +369,48 @@ def test_a_run_a_crash_stopped_shows_as_interrupted_in_the_schedule(world) -> No
         )
     last = world.learning.refinement_schedule()["last_run"]
     assert last["status"] == "interrupted" and "stopped" in last["reason"]
+
+
+class OverreachingBackend(ExemplarBackend):
+    """A small model's habit: a question that shares a content word with an exemplar's
+    question gets that exemplar's answer."""
+
+    def chat(self, messages, settings, **kw):  # type: ignore[no-untyped-def]
+        result = super().chat(messages, settings, **kw)
+        question = messages[-1]["content"].strip().splitlines()[-1].strip().lower()
+        words = set(re.findall(r"\w+", question)) - {"which", "what", "does", "is", "the", "use"}
+        for q, a in re.findall(r"^Q: (.*)\nA: (.*)$", messages[0]["content"], re.MULTILINE):
+            if words & set(re.findall(r"\w+", q.lower())):
+                return dataclasses.replace(result, text=final(a.strip()))
+        return result
+
+
+def test_guards_are_other_questions_close_to_a_correction(world) -> None:
+    corrected_world(world)
+    agent = world.agent(world.backend)
+    close = agent.run("Which port does search use?")  # another service: a guard
+    rated = agent.run("Which port does the printer use?")
+    world.learning.rate(rated.id, up=False)  # rated runs are cases of their own
+    agent.run("which port does billing use")  # the corrected question again: no guard
+    cases = build_replay_set(world.traces, world.learning.feedback, guards=5, same_need=0.8)
+    guards = [c for c in cases if c.kind == "guard"]
+    assert [c.trace_id for c in guards] == [close.id]
+    (guard,) = guards
+    assert guard.pinned and set(guard.forbidden) == set(FACTS.values())
+    assert build_replay_set(world.traces, world.learning.feedback) == cases[:-1]  # opt-in
+
+
+def test_a_candidate_whose_exemplars_leak_into_other_questions_is_refused(world) -> None:
+    corrected_world(world)
+    world.backend = OverreachingBackend()
+    guarded = world.agent(world.backend, learning=False).run("Which port does search use?")
+    assert guarded.final_answer == "I do not know."  # the packaged prompt has no exemplar
+    result = world.learning.refine(distill=False)
+    # Every correction is now reproduced (0 -> 1 on them), but "8443" leaks into the
+    # question about another service: refused.
+    assert result.status == REJECTED
+    assert result.regressions == [f"guard:{guarded.id}"]
+    assert result.reason == f"gives a corrected answer to another question: guard:{guarded.id}"
+    assert world.learning.versions.active().status == DEFAULT
+    detail = {r["case_id"]: r for r in result.report["candidate"]["results"]}
+    assert detail[f"guard:{guarded.id}"]["detail"] == "gives a corrected answer: '8443'"
