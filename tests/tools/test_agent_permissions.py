@@ -27,12 +27,13 @@ def run(executor: ToolExecutor, memory: sqlite3.Connection, outputs: list[str], 
     return agent.run("Note that I need milk."), backend
 
 
-def shown_after_the_question(backend: ScriptedBackend) -> str:
-    """What the model was shown after the question when it gave its final answer. Tool results
-    go back as a user or a tool message, depending on the protocol, so all of it."""
+def shown_with_the_question(backend: ScriptedBackend) -> str:
+    """What the model was shown with the question and after it when it gave its final answer.
+    Tool results go back as a user or a tool message after the question, or (on a turn that
+    may only answer) as text before it in the same message, depending on the protocol."""
     messages = backend.requests[-1]["messages"]
     asked = max(i for i, m in enumerate(messages) if m["role"] == "user" and "milk" in m["content"])
-    return "\n".join(str(m.get("content") or "") for m in messages[asked + 1 :])
+    return "\n".join(str(m.get("content") or "") for m in messages[asked:])
 
 
 def test_approved_call_runs_and_is_recorded(workspace, memory) -> None:
@@ -46,7 +47,7 @@ def test_approved_call_runs_and_is_recorded(workspace, memory) -> None:
     outcome = trace.steps[0].tool_outcome
     assert outcome["status"] == "ok" and outcome["answer"] == "allow_once"
     assert outcome["rule"] == "user:allow_once" and outcome["decision"] == "allow"
-    assert "Created the note" in shown_after_the_question(backend)
+    assert "Created the note" in shown_with_the_question(backend)
 
 
 def test_denied_call_reaches_the_model_and_the_run_goes_on(workspace, memory) -> None:
@@ -59,7 +60,7 @@ def test_denied_call_reaches_the_model_and_the_run_goes_on(workspace, memory) ->
     assert trace.status == "ok" and trace.final_answer == "I did not write it."
     step = trace.steps[0]
     assert step.kind == "tool_call" and step.tool_outcome["status"] == "denied"
-    assert "denied by the user" in shown_after_the_question(backend)
+    assert "denied by the user" in shown_with_the_question(backend)
     assert not (workspace.notes / "shop.md").exists()
 
 
