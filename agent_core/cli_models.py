@@ -8,7 +8,9 @@ Registered under the ``models`` command of ``agent_core/cli.py`` (next to ``mode
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,16 @@ def register_model_actions(models: argparse._SubParsersAction) -> None:  # type:
     use.add_argument("--force", action="store_true", help="even if it will not fit in memory")
     use.add_argument("--json", action="store_true")
     use.set_defaults(handler=cmd_models_use)
+
+    warm = models.add_parser(
+        "warm",
+        help="read the start every prompt shares once and save the model's state after it "
+        "(later runs load it instead of reading ~800 tokens again)",
+    )
+    warm.add_argument(
+        "--into", type=Path, metavar="DIR", help="also copy the saved states here (install time)"
+    )
+    warm.set_defaults(handler=cmd_models_warm)
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -294,4 +306,19 @@ def cmd_models_use(args: argparse.Namespace, services: Services) -> int:
         write_out(f"Now using {name}.\n{fit.describe()}\n")
         if not fit.fits:
             sys.stderr.write("warning: it may not fit in memory (used anyway: --force)\n")
+    return 0
+
+
+# -- warm --------------------------------------------------------------------------------------
+def cmd_models_warm(args: argparse.Namespace, services: Services) -> int:
+    started = time.perf_counter()
+    services.agent.warm_up()
+    folder = services.paths.prompt_states_dir
+    saved = sorted(folder.glob("*.kv")) if folder.is_dir() else []
+    if args.into is not None:
+        args.into.mkdir(parents=True, exist_ok=True)
+        for state in saved:
+            shutil.copy2(state, args.into / state.name)
+    where = args.into or folder
+    print(f"{len(saved)} prompt state(s) ready in {where} ({time.perf_counter() - started:.1f} s)")
     return 0

@@ -193,6 +193,7 @@ class Services:
                 hint='Set [model] backend to "local" or "openai" in config.toml.',
             )
         from models.llama_backend import LlamaCppBackend
+        from models.prompt_state import seed_folders
 
         return LlamaCppBackend(
             self.chat_model_path,
@@ -200,6 +201,7 @@ class Services:
             n_threads=model.n_threads,
             gpu_layers=model.gpu_layers,
             state_dir=self.paths.prompt_states_dir,
+            state_seeds=seed_folders(),
         )
 
     @property

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,7 @@ class LlamaCppBackend:
         gpu_layers: str | int = "auto",
         info: ModelInfo | None = None,
         state_dir: Path | None = None,
+        state_seeds: Sequence[Path] = (),
     ) -> None:
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -139,7 +141,9 @@ class LlamaCppBackend:
             raise self._load_error(exc) from exc
         # Saved states of the prompt's stable start, so a new process need not read it again.
         self._states = (
-            PromptStates(state_dir, model_identity(path, n_ctx)) if state_dir is not None else None
+            PromptStates(state_dir, model_identity(path, n_ctx), seeds=state_seeds)
+            if state_dir is not None
+            else None
         )
         self._lock = threading.Lock()  # one inference lane: llama.cpp contexts are not thread-safe
         self._grammars: dict[str, Any] = {}
@@ -226,6 +230,17 @@ class LlamaCppBackend:
             if start == save_at and self._states is not None:
                 self._states.save(llama._ctx.ctx, tokens[:save_at])
         return -1 if cancel is not None and cancel.is_set() else reused
+
+    def prepare(self, messages: list[Message], tools: list[ToolSpec] | None = None) -> int:
+        """Read the stable start of this prompt (its system message) so its state is saved
+        for later runs, without generating. Returns how many of its tokens were already held
+        or saved (0: it was read now)."""
+        tokens = self.format_prompt(messages, tools)[1]
+        stable = self._stable_length(messages, tools, tokens)
+        if not stable:
+            return 0
+        with self._lock:
+            return max(0, self._prefill(tokens[: stable + 1], None, stable))
 
     def _stable_length(
         self, messages: list[Message], tools: list[ToolSpec] | None, tokens: list[int]

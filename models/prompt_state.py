@@ -20,6 +20,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,29 +34,52 @@ MIN_TOKENS = 64
 
 
 def model_identity(path: Path | str, n_ctx: int) -> str:
+    """The model file by its sha256 when it was checked in this process (a pinned model: the
+    same file in any folder), else by path, size and modification time."""
     import llama_cpp
 
-    stat = Path(path).stat()
-    return (
-        f"{llama_cpp.__version__}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{n_ctx}"
-    )
+    from models.gguf_info import known_sha256
+
+    resolved = Path(path).resolve()
+    digest = known_sha256(resolved)
+    if digest:
+        return f"{llama_cpp.__version__}|sha256:{digest}|{n_ctx}"
+    stat = resolved.stat()
+    return f"{llama_cpp.__version__}|{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{n_ctx}"
+
+
+def seed_folders() -> list[Path]:
+    """Read-only states made when Jackdaw was installed (``jackdaw models warm --into``), so
+    even the first question after installing need not read the prompt's start."""
+    return [Path(sys.prefix) / "share" / "jackdaw" / "prompt-states"]
 
 
 class PromptStates:
-    """Saved KV states of prompt starts for one model, in ``folder``."""
+    """Saved KV states of prompt starts for one model: written to ``folder``, read from it or
+    from the read-only ``seeds``."""
 
-    def __init__(self, folder: Path, identity: str, keep: int = KEEP_FILES) -> None:
+    def __init__(
+        self, folder: Path, identity: str, keep: int = KEEP_FILES, seeds: Sequence[Path] = ()
+    ) -> None:
         self.folder = folder
         self.identity = identity
         self.keep = keep
+        self.seeds = tuple(seeds)
 
     def path_for(self, tokens: Sequence[int]) -> Path:
         digest = hashlib.sha256(self.identity.encode("utf-8"))
         digest.update(b"|" + ",".join(map(str, tokens)).encode("ascii"))
         return self.folder / (digest.hexdigest()[:32] + SUFFIX)
 
+    def _saved(self, tokens: Sequence[int]) -> Path | None:
+        name = self.path_for(tokens).name
+        for folder in (self.folder, *self.seeds):
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
     def has(self, tokens: Sequence[int]) -> bool:
-        return self.path_for(tokens).is_file()
+        return self._saved(tokens) is not None
 
     def load(self, ctx: Any, tokens: Sequence[int]) -> bool:
         """Put the saved state for exactly ``tokens`` into sequence 0 of ``ctx``.
@@ -65,8 +89,8 @@ class PromptStates:
         """
         import llama_cpp
 
-        path = self.path_for(tokens)
-        if not path.is_file():
+        path = self._saved(tokens)
+        if path is None:
             return False
         out = (llama_cpp.llama_token * len(tokens))()
         count = ctypes.c_size_t(0)

@@ -116,3 +116,57 @@ def test_only_the_newest_states_are_kept(new_process, tmp_path) -> None:
     for n in range(prompt_state.KEEP_FILES + 2):
         backend.chat(ask("Hi", f"{SYSTEM} Version {n}."), GREEDY)
     assert len(states(tmp_path / "states")) == prompt_state.KEEP_FILES
+
+
+def test_a_state_made_at_install_serves_a_new_home(new_process, tmp_path) -> None:
+    seeds = tmp_path / "installed"
+    made = new_process(seeds).prepare(ask("Hello"))  # as `jackdaw models warm --into`
+    assert made == 0 and len(states(seeds)) == 1
+    seeds.chmod(0o555)  # the install folder may be read-only
+    try:
+        home = tmp_path / "home-states"
+        backend = LlamaCppBackend(
+            embedded_chat_model(), n_ctx=1024, state_dir=home, state_seeds=[seeds]
+        )
+        try:
+            result = backend.chat(ask("What is the capital of France?"), GREEDY)
+        finally:
+            backend.close()
+        assert result.reused_prompt_tokens > 0 and result.text.strip()
+        assert states(home) == []  # loaded from the seed, not read and saved again
+    finally:
+        seeds.chmod(0o755)
+
+
+def test_models_warm_saves_the_states_every_run_starts_with(tmp_path) -> None:
+    """`jackdaw models warm --into DIR` saves the state of each system message a run starts
+    with: SmolLM2 decides then answers, with the tools described in its one system message (a
+    native-tools model has two: with the tool specs, and without them for answer-only turns);
+    a new home then reads none of it."""
+    from agent_core import cli
+    from agent_core.config import Config, Paths
+    from agent_core.services import Services
+
+    def services_in(home: Path) -> Services:
+        config = Config()
+        config.model.path = "smollm2-135m"
+        config.model.n_ctx = 2048
+        return Services(Paths(home, home, home / "cache"), config)
+
+    first = services_in(tmp_path / "a")
+    args = cli.build_parser().parse_args(["models", "warm", "--into", str(tmp_path / "seed")])
+    try:
+        assert args.handler(args, first) == 0
+    finally:
+        first.close()
+    assert len(states(tmp_path / "seed")) == 1
+
+    second = services_in(tmp_path / "b")
+    try:
+        backend = second.chat_backend
+        backend._states.seeds = (tmp_path / "seed",)  # type: ignore[attr-defined]
+        trace = second.agent.run("Hello!")
+        assert trace.steps[0].prompt_tokens > 0 and trace.final_answer
+        assert states(tmp_path / "b" / "cache" / "prompt-states") == []
+    finally:
+        second.close()
