@@ -66,6 +66,9 @@ class Tool:
     # What the tool can reach on this machine, for the person asked to approve a call (the
     # model gets the short ``description``): e.g. run_python's sandbox, or the lack of one.
     confinement: str = ""
+    # Its result is what the question asked for (a sum, the date): once a call succeeds, the
+    # next turn answers. Offered the tools again, the 0.5B model called it a second time.
+    answers: bool = False
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI-style function spec the model sees."""

@@ -401,3 +401,24 @@ def test_a_loose_match_leaves_the_tools_offered(store: TraceStore) -> None:
     trace = agent.run("What is 2 plus 3?")
     assert backend.requests[0]["tools"] and backend.requests[0]["text_only"] is False
     assert "answered_from_notes" not in trace.extra and trace.final_answer == "5"
+
+
+def test_after_a_tool_whose_result_is_the_answer_the_next_turn_answers(
+    store: TraceStore,
+) -> None:
+    tool = add_tool()
+    answering = Tool(
+        tool.name, tool.description, tool.parameters, tool.risk, tool.function, answers=True
+    )
+    backend = ScriptedBackend([call("add", a=2, b=3), final("2 plus 3 is 5.")])
+    trace = make_agent(backend, store, tools=[answering]).run("What is 2 plus 3?")
+    assert backend.requests[-1]["tools"] is None and backend.requests[-1]["text_only"] is True
+    assert "tool_call" not in trace.steps[-1].response_schema
+    assert trace.final_answer == "2 plus 3 is 5." and len(trace.steps) == 2
+
+
+def test_after_a_plain_read_the_model_may_call_again(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("add", a=2, b=3), call("add", a=5, b=1), final("6")])
+    trace = make_agent(backend, store).run("2 plus 3, plus 1?")
+    assert "tool_call" in trace.steps[1].response_schema  # chains stay possible
+    assert trace.final_answer == "6"

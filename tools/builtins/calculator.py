@@ -149,4 +149,5 @@ def make_calculator() -> Tool:
         },
         risk=Risk.READ,
         function=calculate,
+        answers=True,
     )

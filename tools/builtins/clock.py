@@ -43,4 +43,5 @@ def make_current_datetime(now: Callable[[], datetime] | None = None) -> Tool:
         },
         risk=Risk.READ,
         function=current_datetime,
+        answers=True,
     )
