@@ -249,7 +249,7 @@ class NativeToolCalls:
         cancel: threading.Event | None = None,
     ) -> Reply:
         # A turn that may only answer is not shown the tools, and reads what its calls found
-        # as plain text before the question: shown tools or its own calls, the 0.5B model
+        # as plain text with the question: shown tools or its own calls, the 0.5B model
         # calls again (and, held to text, writes '>').
         specs = self.specs(tools) if allow_tools else None
         if not allow_tools and _has_tool_results(messages):
@@ -354,8 +354,9 @@ def results_as_text(messages: Sequence[Message]) -> list[Message]:
     """The conversation with this run's native tool calls folded into its question.
 
     Earlier turns stay as they are; the question (the last user message before the first
-    call) gets what each call returned written before it, and the calls, their results and
-    any format mistakes after it are left out.
+    call) gets what the calls returned written after it, as results (no tool names, no call
+    JSON: the 0.5B model copied those into its answer; with the results first, it explained
+    how to do what had been done), and the calls and any format mistakes are left out.
     """
     first_call = next(
         (i for i, m in enumerate(messages) if m.get("role") == "tool" or m.get("tool_calls")),
@@ -364,20 +365,16 @@ def results_as_text(messages: Sequence[Message]) -> list[Message]:
     asked = max((i for i in range(first_call) if messages[i].get("role") == "user"), default=-1)
     if asked < 0:
         return list(messages)
-    calls: dict[str, str] = {}
     found: list[str] = []
     for message in messages[asked + 1 :]:
-        for call in message.get("tool_calls") or []:
-            function = call.get("function", {})
-            arguments = json.dumps(function.get("arguments", {}), ensure_ascii=False)
-            calls[call.get("id", "")] = f"{function.get('name', '')} {arguments}"
-        if message.get("role") == "tool":
-            called = calls.get(str(message.get("tool_call_id", "")), str(message.get("name", "")))
-            entry = f"{called}:\n{message.get('content', '')}"
-            if entry not in found:  # a repeated call: its result once
-                found.append(entry)
-    folded = "What my tools found:\n" + "\n\n".join(found) + "\n\n" + messages[asked]["content"]
+        result = str(message.get("content") or "").strip()
+        if message.get("role") == "tool" and result not in found:  # a repeat: once
+            found.append(result)
+    folded = messages[asked]["content"] + f"\n\n{FACTS_HEADER}\n" + "\n\n".join(found)
     return [*messages[:asked], {"role": "user", "content": folded}]
+
+
+FACTS_HEADER = "Done for this request, with these results:"
 
 
 # What starts a decision-like JSON object anywhere in an answer.

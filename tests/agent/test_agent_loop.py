@@ -162,12 +162,12 @@ def test_repeated_identical_call_is_not_run_twice(store: TraceStore) -> None:
         "tool_call_id": "call00001",
         "content": "2",
     }
-    # Answering, it reads the result once, as text before the question, without tool specs
+    # Answering, it reads the result once, as text after the question, without tool specs
     # (shown its own calls, the small default model repeats them).
     answering = backend.requests[-1]
     assert answering["tools"] is None and answering["text_only"] is True
     assert answering["messages"][1:] == [
-        {"role": "user", "content": 'What my tools found:\nadd {"a": 1, "b": 1}:\n2\n\n1+1'}
+        {"role": "user", "content": "1+1\n\nDone for this request, with these results:\n2"}
     ]
     assert trace.final_answer == "2"
 

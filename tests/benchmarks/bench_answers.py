@@ -234,10 +234,15 @@ def tasks() -> list[Task]:
 LEAKS = {
     "placeholder": re.compile(r"<your [^>]*>|<tool name>", re.I),
     "json": re.compile(r'^\s*[\[{]\s*"|"action"\s*:|"final_answer"|\{"tool"\s*:|\{"name"\s*:'),
+    # a call written out as text: a tool's name, then its arguments
+    "call text": re.compile(
+        r"\b(?:read_file|list_folder|write_note|calculator|current_datetime|run_python|"
+        r"search_knowledge)\s*[({]"
+    ),
     "protocol tags": re.compile(r"</?tool_call>|<\|im_|\[TOOL_CALLS\]|<\|python_tag\|>"),
     "internal text": re.compile(
         r"you already called|this exact call was already made|no more tool calls now|"
-        r"^error:|result of \w+:|not valid json",
+        r"^error:|result of \w+:|not valid json|facts gathered for|what my tools found",
         re.I | re.M,
     ),
 }
