@@ -23,7 +23,10 @@ LEAKS = {
     "json": re.compile(r'^\s*[\[{]\s*"|"action"\s*:|"final_answer"|\{"tool"\s*:|\{"name"\s*:'),
     "internal text": re.compile(
         r"you already called|this exact call was already made|no more tool calls now|"
-        r"^error:|result of \w+:|not valid json",
+        r"^error:|result of \w+:|not valid json|"
+        # The prompt's own frame around the notes, echoed back (measured: the 0.5B model
+        # answered a recipe sum with the passages and this line before its sum).
+        r"^from my files:|^answer from these passages",
         re.I | re.M,
     ),
 }
