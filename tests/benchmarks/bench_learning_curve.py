@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from agent_core.config import Config, Paths  # noqa: E402
 from agent_core.learning.lessons import LessonDistiller  # noqa: E402
 from agent_core.learning.memory import terms_agree  # noqa: E402
+from agent_core.learning.outcome import leak_kind  # noqa: E402
 from agent_core.learning.similarity import cosine  # noqa: E402
 from agent_core.services import Services  # noqa: E402
 from agent_core.traces import Trace  # noqa: E402
@@ -62,7 +63,6 @@ from tests.benchmarks.bench_answers import (  # noqa: E402
     Check,
     ask,
     has,
-    leak_kind,
     number,
 )
 from tests.benchmarks.bench_learning import FACTS as UNKNOWN_FACTS  # noqa: E402
