@@ -97,7 +97,12 @@ def test_a_correction_takes_effect_at_once_and_refinement_gates_it(tmp_path, smo
 
     result = loop.learning.refine()
     assert result.status in ("adopted", "rejected"), result.reason
-    assert result.cases == 1 and result.regressions == []
+    assert result.cases == 2  # the correction, pinned; the search-service question, a guard
+    guard = f"guard:{other.id}"
+    assert result.regressions in ([], [guard])
+    if result.regressions:  # the candidate's exemplar answered the other question too
+        given = {r["case_id"]: r for r in result.report["candidate"]["results"]}[guard]
+        assert "Dana Scully" in given["answer"] and result.status == "rejected"
     if result.status == "adopted":
         assert result.candidate_score >= result.current_score
         assert loop.learning.versions.active().id == result.candidate_id
