@@ -57,11 +57,17 @@ def distinctive_terms(text: str) -> set[str]:
 
 
 def terms_agree(a: str, b: str) -> bool:
-    """Every distinctive term of each question occurs among the words of the other."""
+    """Every distinctive term of each question occurs among the words of the other (a
+    plural "s" aside: "on Sundays" and "on Sunday" name the same day)."""
     words_a = set(re.findall(r"[\w./\\-]+", a.lower()))
     words_b = set(re.findall(r"[\w./\\-]+", b.lower()))
-    return all(t in words_b or t in b.lower() for t in distinctive_terms(a)) and all(
-        t in words_a or t in a.lower() for t in distinctive_terms(b)
+
+    def found(term: str, words: set[str], text: str) -> bool:
+        forms = {term, term[:-1]} if len(term) > 3 and term.endswith("s") else {term}
+        return any(f in words or f in text for f in forms)
+
+    return all(found(t, words_b, b.lower()) for t in distinctive_terms(a)) and all(
+        found(t, words_a, a.lower()) for t in distinctive_terms(b)
     )
 
 

@@ -107,6 +107,11 @@ def test_the_pronoun_i_is_not_a_name_that_must_agree(world) -> None:
         "When was the apple tree planted?", "In what year did I plant the apple tree?"
     )
     assert not terms_agree("When was the apple tree planted in Lisbon?", "When was it in Porto?")
+    # A plural is the same name (measured: "the gym ... on Sundays" vs "on Sunday", 0.948).
+    assert terms_agree(
+        "What time does the gym open on Sundays?", "When does the gym open on Sunday?"
+    )
+    assert not terms_agree("Is the gym open on Sundays?", "Is the gym open on Mondays?")
     wrong, _ = world.ask("At what temperature did I bake my best loaf?", [final("180")])
     correction = world.learning.correct(wrong.id, "At 240 °C.")
     paraphrase = "How hot was the oven for my best loaf so far?"
