@@ -55,7 +55,6 @@ EXCLUDES = [
     "transformers",
     "sentencepiece",
     "mistral_common",
-    "huggingface_hub",
     "scipy",
     "pandas",
     "matplotlib",
@@ -74,10 +73,10 @@ EXCLUDES = [
     "yaml._yaml",
     "yaml.cyaml",
     "_yaml",
-    # used only by gguf's download/progress helpers, never on our paths
+    # used only by gguf's download helpers, never on our paths (tqdm stays: huggingface_hub,
+    # which `models pull` and the Models page download through, imports it)
     "requests",
     "urllib3",
-    "tqdm",
     # test and dev tools
     "pytest",
     "_pytest",

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -305,6 +306,19 @@ def test_child_processes_get_the_users_environment(app: App) -> None:
     own = App(app.folder, app.work, env).run("-c", code)
     own.assert_clean_exit()
     assert "LD_LIBRARY_PATH=/opt/user-libs\n" in own.stdout, own.stdout
+
+
+def test_models_pull_works_in_the_app_and_says_when_offline(app: App) -> None:
+    """Downloads go through huggingface_hub, which the app carries: offline, the person reads
+    that the hub could not be reached (not that a library is missing)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    env = {**app.env, "HF_ENDPOINT": f"http://127.0.0.1:{closed}", "HF_HUB_OFFLINE": "0"}
+    result = App(app.folder, app.work, env).run("models", "pull", "qwen2.5-1.5b")
+    assert result.returncode != 0, result.describe()
+    assert "not installed" not in result.stderr + result.stdout, result.describe()
+    assert "Could not reach" in result.stderr + result.stdout, result.describe()
 
 
 def test_the_folder_carries_what_it_needs_and_nothing_heavy(app: App) -> None:
