@@ -140,10 +140,15 @@ class _Trigger:
     def _emit(self, upto: int) -> None:
         # Nothing is shown until the reply has a word in it: stray marks a small model puts
         # before a call (">", a code fence) never reach the person.
-        if upto > self.sent and any(ch.isalnum() for ch in self.text[:upto]):
+        if upto > self.sent and _has_word(self.text[:upto]):
             if self.on_text is not None:
                 self.on_text(self.text[self.sent : upto])
             self.sent = upto
+
+
+def _has_word(text: str) -> bool:
+    """Whether ``text`` says anything: stray marks before a call (">", a fence) do not."""
+    return any(ch.isalnum() for ch in text)
 
 
 class _Either(threading.Event):
@@ -298,7 +303,7 @@ class NativeToolCalls:
             # It may only answer now, but started a call: what it said before the call is
             # the answer (the agent says what was found when that is nothing).
             said = _clean_answer(before)
-            said = said if any(ch.isalnum() for ch in said) else ""
+            said = said if _has_word(said) else ""
             return Reply(Action(FINAL, answer=said), raw=before, results=[first])
         second = backend.chat(
             messages,
@@ -493,7 +498,7 @@ class DecideThenAnswer:
             said = answer.text
         else:
             said = watch.text[: watch.fired]
-            said = said if any(ch.isalnum() for ch in said) else ""
+            said = said if _has_word(said) else ""
         return Reply(
             None if cancelled else Action(FINAL, answer=_clean_answer(said)),
             raw=decision + said,
