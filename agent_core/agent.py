@@ -92,6 +92,11 @@ class ReplayPlan(Protocol):
         """The postconditions of the call just made: None when they hold, else why not."""
         ...
 
+    def recorded_answer(self, passages: Sequence[tuple[str, str]]) -> str | None:
+        """Once the script is done: the recorded run's answer when this run saw exactly what
+        that one saw (the same results and notes ``passages``), else None."""
+        ...
+
 
 @dataclass
 class Recall:
@@ -174,6 +179,8 @@ class Agent:
             settings=self.settings.to_dict(),
             conversation_id=conversation_id,
         )
+        if history:
+            trace.extra["history_turns"] = len(history)
         recall: Recall | None = None
         try:
             recall = self._recall(trace, history, cancel)
@@ -240,11 +247,23 @@ class Agent:
         emit: EventCallback,
     ) -> None:
         """A strong match with a correction: say the corrected answer and where it is from."""
-        answer = fact.cited_answer
         emit(AgentEvent("step_started", 0))
+        self._answer_without_model(
+            trace, 0, fact.cited_answer, on_text, emit, {"correction": fact.correction_id}
+        )
+
+    def _answer_without_model(
+        self,
+        trace: Trace,
+        idx: int,
+        answer: str,
+        on_text: Callable[[str], None] | None,
+        emit: EventCallback,
+        event: dict[str, Any],
+    ) -> None:
         trace.steps.append(
             Step(
-                idx=0,
+                idx=idx,
                 kind="final",
                 messages=[],
                 response_schema=None,  # no model call
@@ -258,7 +277,7 @@ class Agent:
             on_text(answer)
         trace.status = "ok"
         trace.final_answer = answer
-        emit(AgentEvent("step_finished", 0, {"kind": "final", "correction": fact.correction_id}))
+        emit(AgentEvent("step_finished", idx, {"kind": "final", **event}))
 
     def _run(
         self,
@@ -337,9 +356,18 @@ class Agent:
             if plan is not None and (planned is None or planned.failure):
                 if planned is not None and replay is not None:
                     replay["fell_back"] = {"step": idx, "reason": planned.failure}
-                # Done, the recorded run answered next: so does the model. Broken: the
-                # model takes over (the workflow is in its prompt) and may call tools.
+                # Done, the recorded run answered next: so does the model, unless this run
+                # saw exactly what that one saw (then its answer stands). Broken: the model
+                # takes over (the workflow is in its prompt) and may call tools.
                 script_done = planned is None
+                recorded = None
+                if script_done and not history:
+                    recorded = plan.recorded_answer([(p.source, p.text) for p in built.passages])
+                if recorded is not None:
+                    if replay is not None:
+                        replay["answer"] = "recorded"
+                    self._answer_without_model(trace, idx, recorded, on_text, emit, {})
+                    return
                 plan, planned = None, None
             if plan is not None and planned is not None:
                 step = Step(

@@ -131,7 +131,7 @@ class ToolsConfig:
 class LearningConfig:
     refine_idle_minutes: float = 15.0
     refine_max_per_day: int = 1
-    correction_similarity: float = 0.8  # at or above: the correction goes into the prompt
+    correction_similarity: float = 0.85  # at or above: the correction goes into the prompt
     correction_strong_similarity: float = 0.9  # at or above: answer with it, citing it
     learn_experiences: bool = True  # learn scripts from successful runs as they happen
     experience_similarity: float = 0.75  # workflows of tasks this similar guide the model

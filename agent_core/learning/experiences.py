@@ -16,7 +16,7 @@ import json
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,11 +62,35 @@ class ScriptStep:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What the source run saw and said: a replay that sees exactly the same (the same slot
+    values, the same results, the same notes passages, no conversation before) may say the
+    same without asking the model again."""
+
+    answer: str
+    results_sha256: list[str]
+    context_sha256: str  # of the notes passages the model was shown (passages_sha256)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recorded:
+        return cls(data["answer"], list(data["results_sha256"]), data["context_sha256"])
+
+
+def passages_sha256(passages: list[tuple[str, str]]) -> str:
+    """One digest of (source, text) pairs, in order."""
+    return sha256_text(json.dumps(passages, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
 class Script:
     slots: list[Slot]
     steps: list[ScriptStep]
     pattern: str | None  # over the normalised task; None: only similarity finds it
     source_trace: str = ""  # the run whose literal values the script holds
+    recorded: Recorded | None = None  # None: a follow-up in a conversation, or an old script
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,15 +98,18 @@ class Script:
             "steps": [s.to_dict() for s in self.steps],
             "pattern": self.pattern,
             "source_trace": self.source_trace,
+            "recorded": self.recorded.to_dict() if self.recorded else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Script:
+        recorded = data.get("recorded")
         return cls(
             [Slot.from_dict(s) for s in data.get("slots", [])],
             [ScriptStep.from_dict(s) for s in data.get("steps", [])],
             data.get("pattern"),
             data.get("source_trace", ""),
+            Recorded.from_dict(recorded) if recorded else None,
         )
 
     @property
@@ -211,7 +238,15 @@ def induce(trace: Trace, registry: ToolRegistry, *, rated_up: bool = False) -> E
             Check("result_type", {"type": result_type(call.observation or "")}),
         ]
         steps.append(ScriptStep(tool_name, arguments, pre, post))
-    script = Script(templated.slots, steps, templated.pattern, trace.id)
+    recorded = None
+    if not trace.extra.get("history_turns"):  # a follow-up's answer also rests on the talk
+        sources = [(p["source"], p["text"]) for p in trace.extra.get("sources", [])]
+        recorded = Recorded(
+            trace.final_answer or "",
+            [sha256_text(o) for o in observations],
+            passages_sha256(sources),
+        )
+    script = Script(templated.slots, steps, templated.pattern, trace.id, recorded)
     return Experience(
         id=uuid.uuid4().hex[:10],
         task=trace.question,

@@ -26,7 +26,10 @@ LEAKS = {
         r"^error:|result of \w+:|not valid json|"
         # The prompt's own frame around the notes, echoed back (measured: the 0.5B model
         # answered a recipe sum with the passages and this line before its sum).
-        r"^from my files:|^answer from these passages",
+        r"^from my files:|^answer from these passages|"
+        # The guidance of a replayed experience, retold (seen: "The task that worked for
+        # similar tasks before was ...").
+        r"worked for similar tasks before",
         re.I | re.M,
     ),
 }

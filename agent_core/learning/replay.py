@@ -15,14 +15,19 @@ Exact replay has three modes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent_core.actions import ActionError, parse_action
 from agent_core.agent import PlannedCall
 from agent_core.learning import slots as slotting
-from agent_core.learning.checks import postcondition_failure, precondition_failure
-from agent_core.learning.experiences import Experience
+from agent_core.learning.checks import (
+    postcondition_failure,
+    precondition_failure,
+    sha256_text,
+)
+from agent_core.learning.experiences import Experience, passages_sha256
 from agent_core.protocols import PROTOCOLS
 from agent_core.traces import Step, Trace
 from models.chat import ChatBackend, GenerationSettings, Message
@@ -88,6 +93,24 @@ class ExperiencePlan:
             if failure is not None:
                 return PlannedCall(failure=f"{where}: {failure}")
         return PlannedCall(step.tool, arguments)
+
+    def recorded_answer(self, passages: Sequence[tuple[str, str]]) -> str | None:
+        """The recorded run's answer, when this run saw all it saw: every step replayed with
+        the recorded slot values and results, and the same notes ``passages`` (source, text).
+        The answer rested on nothing else, so the model need not be asked again."""
+        script = self.experience.script
+        recorded = script.recorded
+        if recorded is None or not recorded.answer or self._next < len(script.steps):
+            return None
+        if slotting.typed({s.name: s.example for s in script.slots}, script.slots) != (
+            self.values or {}
+        ):
+            return None
+        if [sha256_text(r) for r in self.results] != recorded.results_sha256:
+            return None
+        if passages_sha256(list(passages)) != recorded.context_sha256:
+            return None
+        return recorded.answer
 
     def check(self, outcome: ToolOutcome) -> str | None:
         step = self.experience.script.steps[self._next]

@@ -55,7 +55,9 @@ class World:
             seed=7,
         )
 
-    def agent(self, backend: Any, *, learning: bool = True, max_steps: int = 6) -> Agent:
+    def agent(
+        self, backend: Any, *, learning: bool = True, max_steps: int = 6, retriever: Any = None
+    ) -> Agent:
         return Agent(
             backend,
             self.executor,
@@ -63,6 +65,7 @@ class World:
             PromptBuilder(count_tokens=words),
             GenerationSettings(temperature=0, seed=7, max_tokens=64),
             max_steps=max_steps,
+            retriever=retriever,
             learning=self.learning.memory if learning else None,
             system_prompt=self.learning.active_prompt if learning else None,
         )

@@ -24,6 +24,7 @@ from tests.fakes import call, final
         ("Error: the tool failed", "internal text"),
         ("From my files:\n--- recipes.md\n200 g sugar", "internal text"),
         ("3 eggs.\n\nAnswer from these passages if they hold the answer:\n400 g.", "internal text"),
+        ("The task that worked for similar tasks before was reading travel.txt.", "internal text"),
         ("I keep my notes in a folder; the answer is in the passages of March.", None),
         ("Paris is the capital of France.", None),
         ("6 * 7 = 42, so the answer is 42.", None),
@@ -114,7 +115,8 @@ def test_a_down_rated_replay_demotes_the_experience_it_replayed(world) -> None:
     world.ask("What is 6 times 7?", [call("calculator", expression="6*7"), final("42")])
     replayed, backend = world.ask("What is 6 times 7?", [final("42")])
     (experience,) = world.learning.experiences.all()
-    assert replayed.extra["replayed_from"] == experience.id and len(backend.requests) == 1
+    # Nothing changed, so the recorded answer was said again without asking the model.
+    assert replayed.extra["replayed_from"] == experience.id and len(backend.requests) == 0
     world.learning.rate(replayed.id, up=False)
     world.learning.correct(replayed.id, "It is 42.")  # the same unhappy run: counted once
     assert world.learning.experience(experience.id).failures == 1

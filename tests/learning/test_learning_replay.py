@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from agent_core.learning.replay import DIVERGED, MATCH, RECORDED, SKIPPED, ReplayReport
+from agent_core.prompting import Passage, Turn
 from tests.fakes import ScriptedBackend, call, final
 
 
@@ -83,11 +84,60 @@ def test_model_replay_reports_a_different_output(world) -> None:
 
 
 # -- experience replay ---------------------------------------------------------------------------
-def test_a_repeated_task_replays_the_script_and_skips_the_planning_calls(world) -> None:
+def test_a_repeated_task_that_sees_what_it_saw_before_says_the_recorded_answer(world) -> None:
     question = "What does todo.md say, and what is 6 times 7?"
     first = _read_then_calc(world)
     assert first.extra["model_calls"] == 5  # each call: free start + its constrained JSON
-    trace, backend = world.ask(question, [final("Buy milk; 42.")])
+    trace, backend = world.ask(question, [final("Something else.")])
+    assert backend.requests == [] and trace.extra["model_calls"] == 0
+    assert trace.final_answer == "Buy milk; 42." and trace.status == "ok"
+    assert [(s.kind, s.tool_name, s.response_schema) for s in trace.steps] == [
+        ("tool_call", "read_file", None),
+        ("tool_call", "calculator", None),
+        ("final", None, None),
+    ]
+    assert trace.extra["replay"]["answer"] == "recorded"
+    (experience,) = world.learning.experiences.all()
+    assert (experience.successes, experience.uses) == (2, 1)
+    # The exact replay of this run says where its answer came from.
+    report = world.learning.replay(trace.id, mode="record")
+    assert report.steps[-1].detail == "answered from the record, no model call"
+
+
+def test_a_replay_whose_result_changed_asks_the_model_for_the_answer(world) -> None:
+    todo = world.docs / "todo.md"
+    world.ask(f"Read {todo} please", [call("read_file", path=str(todo)), final("Buy milk.")])
+    todo.write_text("Sell the boat.\n", encoding="utf-8")
+    trace, backend = world.ask(f"Read {todo} please", [final("Sell the boat.")])
+    assert trace.extra["replay"]["replayed_steps"] == [0]  # the path is a slot: no hash check
+    assert "Sell the boat" in (trace.steps[0].observation or "")
+    assert len(backend.requests) == 1 and trace.final_answer == "Sell the boat."
+
+
+def test_a_replay_with_other_notes_passages_asks_the_model_for_the_answer(world) -> None:
+    passages = [Passage("list.md", "Milk, eggs.")]
+
+    class Notes:
+        def retrieve(self, question: str) -> list[Passage]:
+            return list(passages)
+
+    question = "What is 6 times 7?"
+    world.ask(question, [call("calculator", expression="6*7"), final("42")], retriever=Notes())
+    same, backend = world.ask(question, [final("Forty-two.")], retriever=Notes())
+    assert backend.requests == [] and same.final_answer == "42"
+    passages[0] = Passage("list.md", "Milk, eggs, and 7 more eggs.")
+    other, backend = world.ask(question, [final("Forty-two.")], retriever=Notes())
+    assert len(backend.requests) == 1 and other.final_answer == "Forty-two."
+
+
+def test_a_repeated_task_in_a_conversation_replays_the_calls_and_asks_for_the_answer(
+    world,
+) -> None:
+    question = "What does todo.md say, and what is 6 times 7?"
+    first = _read_then_calc(world)
+    backend = ScriptedBackend([final("Buy milk; 42.")])
+    history = [Turn("Hello", "Hi! How can I help?")]
+    trace = world.agent(backend).run(question, history=history)
     assert len(backend.requests) == 1  # only the answer: both planning calls were skipped
     assert trace.extra["model_calls"] == 1
     assert [(s.kind, s.tool_name) for s in trace.steps] == [
@@ -103,7 +153,7 @@ def test_a_repeated_task_replays_the_script_and_skips_the_planning_calls(world) 
     assert replay["sources"] == [first.id]
     # The model saw the replayed calls' results exactly as if it had made them: as text,
     # after the question, since it may only answer.
-    (answer_prompt,) = backend.requests[0]["messages"][1:]
+    answer_prompt = backend.requests[0]["messages"][-1]
     assert "Buy milk" in answer_prompt["content"] and "calculator" in answer_prompt["content"]
     content = answer_prompt["content"]
     assert question in content and content.index(question) < content.index("Buy milk")
