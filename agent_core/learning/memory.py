@@ -43,6 +43,7 @@ log = logging.getLogger("jackdaw.learning")
 MAX_FACTS = 5
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NOT_NAMES = frozenset({"", "i"})
 _TERM = re.compile(r"\"[^\"]+\"|\S*\d\S*|\S+[./\\]\S+|(?<!^)(?<![.?!] )\b[A-Z][\w-]*")
 
@@ -121,6 +122,15 @@ class ModelSlotFiller:
         lowered = task.lower()
         if any(str(values.get(s.name, "")).strip().lower() not in lowered for s in slots):
             record["refused"] = "a value does not occur in the task"
+            return None, record
+        # ...and every number of the task has a slot: "17 times 23 plus 4" does not fit the
+        # script of "17 times 23" (measured: replayed, it answered 391 for 395).
+        given = " ".join(str(v) for v in values.values())
+        if any(
+            not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", given)
+            for n in _NUMBER.findall(task)
+        ):
+            record["refused"] = "the task holds a number the script has no place for"
             return None, record
         return slotting.typed(values, slots), record
 

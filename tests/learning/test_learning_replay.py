@@ -258,3 +258,19 @@ def _replace_function(tool, function):
     from dataclasses import replace
 
     return replace(tool, function=function)
+
+
+def test_model_slot_filling_refuses_a_task_with_a_number_the_script_cannot_hold(world) -> None:
+    world.ask("What is 17 times 23?", [call("calculator", expression="17*23"), final("391")])
+    world.config.experience_similarity = 0.1
+    world.config.replay_similarity = 0.1
+    world.backend = ScriptedBackend([json.dumps({"expression": "17", "expression2": "23"})])
+    trace, _ = world.ask(
+        "Multiply 17 by 23 and add 4, what is it",
+        [call("calculator", expression="17*23+4"), final("395")],
+    )
+    assert "replay" not in trace.extra
+    assert trace.extra["learning_calls"][0]["refused"] == (
+        "the task holds a number the script has no place for"
+    )
+    assert trace.final_answer == "395"
