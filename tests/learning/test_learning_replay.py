@@ -262,6 +262,7 @@ def _replace_function(tool, function):
 
 def test_model_slot_filling_refuses_a_task_with_a_number_the_script_cannot_hold(world) -> None:
     world.ask("What is 17 times 23?", [call("calculator", expression="17*23"), final("391")])
+    world.config.replay_fill_slots_with_model = True
     world.config.experience_similarity = 0.1
     world.config.replay_similarity = 0.1
     world.backend = ScriptedBackend([json.dumps({"expression": "17", "expression2": "23"})])
