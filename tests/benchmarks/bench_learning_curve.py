@@ -1,13 +1,20 @@
 """Learning-curve benchmark: does Jackdaw learn from its user, with the real default model?
 
 A script, not a test. It plays a user over the answers benchmark's notes
-(``answers_corpus/`` and its PDF), in a throw-away JACKDAW_HOME, through
-``agent_core.services.Services`` as the app builds it:
+(``answers_corpus/`` and its PDF) and this benchmark's own notes (``learning_corpus/``: piano
+lessons, the allotment, the bike, school, the flat, the on-call rota ...), all in one notes
+folder, in a throw-away JACKDAW_HOME, through ``agent_core.services.Services`` as the app
+builds it. The needs come in three groups: ``notes`` (42 over ``answers_corpus/``, which the
+default model mostly answers right the first time), ``tricky`` (25 over ``learning_corpus/``:
+facts updated later in the note, one of a list of similar items, a fact stated as a negation,
+one obvious step, the latest entry of a log: what a small model often gets wrong) and
+``outside`` (facts the notes do not hold). "All needs over the notes" is ``notes`` and
+``tricky`` together: the issue's +30 points on paraphrases is read there.
 
 1. **Before.** With the learning loop switched off, it asks held-out *paraphrases* of the
    needs and the *controls* (general knowledge and arithmetic, which no correction may
    hijack): the baseline.
-2. **Teach.** With the learning loop on, it asks a fixed question for each need (42 over
+2. **Teach.** With the learning loop on, it asks a fixed question for each need (67 over
    the notes, with checkable answers, and 10 facts the notes do not hold, from
    ``bench_learning.py``) and corrects every wrong answer (``Learning.correct``), as the
    user would with "Correct...". Each fact outside the notes has a *close control* (the
@@ -29,6 +36,14 @@ At the end it prints a table of figures and the lessons that exist.
 
     .venv/bin/python tests/benchmarks/bench_learning_curve.py --show --json lc.json
     .venv/bin/python tests/benchmarks/bench_learning_curve.py --limit 6 --controls 4 --tasks 1
+
+``--group NAME`` (repeatable: notes, tricky, outside) keeps only those needs (the close
+controls come with ``outside``). ``--baseline`` only asks each kept need's question and its
+paraphrase, and the controls, once with the learning loop off (no teaching, refinement or
+tasks) and prints what the model gets right alone, per group: a quick trial of new needs, e.g.
+
+    .venv/bin/python tests/benchmarks/bench_learning_curve.py --group tricky --baseline \\
+        --controls 0 --show
 """
 
 from __future__ import annotations
@@ -84,7 +99,7 @@ class Need:
     paraphrase: str
     check: Check
     correction: str  # what the user types into "Correct..." when the answer is wrong
-    group: str = "notes"  # notes | outside (a fact the notes do not hold)
+    group: str = "notes"  # notes | tricky (learning_corpus/) | outside (not in the notes)
 
 
 NEEDS = [
@@ -342,6 +357,197 @@ NEEDS = [
     ),
 ]
 
+LEARNING_CORPUS = Path(__file__).with_name("learning_corpus")
+
+# Needs over ``learning_corpus/``, the notes as people keep them: a fact updated later (piano
+# on Mondays, since October on Wednesdays), one of a list of similar items (the absence line,
+# not the school office), a negation ("NOT the red bag"), one obvious step (the lock code is
+# the frame number's last four digits), the latest entry of a log. Each check takes the right
+# answer only: the stale one (Monday, 24 March, 1,150, plot 7 ...) does not pass.
+TRICKY = [
+    Need(
+        "On which day are Ellie's piano lessons?",
+        "What day of the week does Ellie go to piano?",
+        has("Wednesday"),
+        "On Wednesdays, since October (they used to be on Mondays).",
+        "tricky",
+    ),
+    Need(
+        "What time does Ellie's piano lesson start?",
+        "At what time is Ellie's piano lesson now?",
+        has("17:30", "5:30", "5.30"),
+        "At 17:30, on Wednesdays.",
+        "tricky",
+    ),
+    Need(
+        "When is Ellie's Grade 2 piano exam?",
+        "What date is Ellie's piano exam?",
+        has("23 June", "June 23"),
+        "On 23 June at 14:15; it was moved from 24 March after she broke her wrist.",
+        "tricky",
+    ),
+    Need(
+        "How much is the allotment rent?",
+        "What do we pay for the allotment each year?",
+        word("48"),
+        "£48 a year from this year (it was £42), due by 1 March.",
+        "tricky",
+    ),
+    Need(
+        "What is our allotment plot number?",
+        "Which plot do we have at Fernhill?",
+        has("23B", "23 B"),
+        "Plot 23B; we moved there from plot 7 in 2025.",
+        "tricky",
+    ),
+    Need(
+        "What do we use against slugs on the allotment?",
+        "How do we keep the slugs off at the allotment?",
+        has("beer", "wool"),
+        "Beer traps and wool pellets; we do not use slug pellets.",
+        "tricky",
+    ),
+    Need(
+        "What is growing in bed 3 on the allotment?",
+        "Which crops are in the third bed at the allotment this year?",
+        has("brassica", "kale", "broccoli"),
+        "Brassicas under the net: kale and purple sprouting broccoli.",
+        "tricky",
+    ),
+    Need(
+        "What is the code of my bike's D-lock?",
+        "What's the combination for the Kryptonite lock on my bike?",
+        word("1937"),
+        "1937, the last four digits of the frame number.",
+        "tricky",
+    ),
+    Need(
+        "Which bike shop do I take my bike to?",
+        "Where do I get my bike repaired?",
+        has("Spokes"),
+        "Spokes on Mill Road (ask for Femi), not Halfords any more.",
+        "tricky",
+    ),
+    Need(
+        "When was the chain on my bike last replaced?",
+        "What is the date of the latest chain replacement on my bike?",
+        has("14 April", "April 14"),
+        "On 14 April 2026, at Spokes.",
+        "tricky",
+    ),
+    Need(
+        "Who is teaching Ellie's class at the moment?",
+        "Who is Ellie's class teacher right now?",  # her teacher: Ingrid teaches her piano
+        has("Varga"),
+        "Ms. Varga, while Mr. Achebe is on paternity leave until Easter.",
+        "tricky",
+    ),
+    Need(
+        "On which days does Ellie have PE?",
+        "Which days does Ellie need her PE kit?",
+        has("Monday"),
+        "On Monday and Thursday since January.",
+        "tricky",
+    ),
+    Need(
+        "Does Sam take a packed lunch to school?",
+        "What does Sam eat for lunch at school?",
+        has(  # "No, he does not take one" is right too
+            "dinner",
+            "not take a packed lunch",
+            "n't take a packed lunch",
+            "not have a packed lunch",
+            "n't have a packed lunch",
+        ),
+        "No, Sam has school dinners.",
+        "tricky",
+    ),
+    Need(
+        "What number do I call to report Ellie absent from school?",
+        "What is the school's absence line?",
+        has("960 442", "960442", "960-442"),
+        "The absence line, 01632 960 442 (press 1), before 9:00.",
+        "tricky",
+    ),
+    Need(
+        "How much is the rent for the flat?",
+        "What is our monthly rent?",
+        has("1,195", "1195", "1 195"),
+        "£1,195 a month since 1 September 2026.",
+        "tricky",
+    ),
+    Need(
+        "Who do I report repairs in the flat to?",
+        "Who should I tell when something in the flat needs fixing?",
+        has("Grainger", "Peter"),
+        "Peter Grainger, the landlord, by text on 07700 900 512; not Harbour Lettings.",
+        "tricky",
+    ),
+    Need(
+        "When does our tenancy end?",
+        "Until when does our flat tenancy run?",
+        has("August 2027", "August 31, 2027", "31/08/2027", "2027-08-31"),
+        "On 31 August 2027.",
+        "tricky",
+    ),
+    Need(
+        "Who is on call in the week of 9 February?",
+        "Who has the on-call week starting 9 February?",
+        has("Tomasz"),
+        "Tomasz: we swapped, I do his week of 26 January.",
+        "tricky",
+    ),
+    Need(
+        "Which tool pages us when we are on call?",
+        "What paging app does the platform team use?",
+        has("Opsgenie"),
+        "Opsgenie; the old PagerDuty account is closed.",
+        "tricky",
+    ),
+    Need(
+        "Which bag of food does Pepper get?",
+        "What food do I give Hannah and Joe's dog Pepper?",
+        has("green"),
+        "One scoop of the senior food from the green bag, not the red bag.",
+        "tricky",
+    ),
+    Need(
+        "How many hens do Hannah and Joe have?",
+        "How many hens are there at number 9 now?",
+        word("two", "2"),
+        "Two, Marigold and Dot; Hettie died in July.",
+        "tricky",
+    ),
+    Need(
+        "What is my parkrun personal best?",
+        "What is my fastest parkrun time?",
+        has("23:58"),
+        "23:58, on 7 February 2026.",
+        "tricky",
+    ),
+    Need(
+        "What was my time in the last Riverside 10k?",
+        "How fast did I run the most recent Riverside 10k?",
+        has("52:14"),
+        "52:14, on 8 March 2026.",
+        "tricky",
+    ),
+    Need(
+        "Where does the Thursday club run start?",
+        "Where do the Harriers meet for the Thursday road run?",
+        has("Plough"),
+        "From The Plough car park, at 18:30.",
+        "tricky",
+    ),
+    Need(
+        "What is the electrician's phone number?",
+        "How do I reach our electrician by phone?",
+        has("900 664", "900664", "900-664"),
+        "Nadia Osei, 07700 900 664.",
+        "tricky",
+    ),
+]
+
 # Unrelated questions no correction may take over; some sit close to a corrected need
 # (Lisbon, eggs, a temperature, tomatoes) to catch a correction matched too loosely.
 CONTROLS: list[tuple[str, Check]] = [
@@ -385,6 +591,10 @@ _KEYS = {
     "Marta Silva": ("Marta",),
 }
 OUTSIDE = [Need(q, p, has(*_KEYS[a]), a, "outside") for q, a, p, _ in UNKNOWN_FACTS]
+
+
+GROUPS = ("notes", "tricky", "outside")
+OVER_NOTES = ("notes", "tricky")  # "all needs over the notes": where +30 points is read
 
 
 def not_given(answer: str) -> Check:
@@ -493,6 +703,10 @@ def build_services(home: Path, args: argparse.Namespace) -> tuple[Services, Path
     notes = home / "my-notes"
     shutil.copytree(CORPUS, notes)
     (notes / "insurance.pdf").write_bytes(pdf_bytes([PDF_TEXT]))
+    for path in sorted(LEARNING_CORPUS.iterdir()):  # one notes folder, as one person keeps it
+        if path.is_file():
+            assert not (notes / path.name).exists(), path.name
+            shutil.copy2(path, notes / path.name)
     if args.cache_dir:  # the model's saved prompt states, kept between runs of this script
         Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
         (home / "cache").symlink_to(Path(args.cache_dir).resolve(), target_is_directory=True)
@@ -510,11 +724,22 @@ def build_services(home: Path, args: argparse.Namespace) -> tuple[Services, Path
     return services, notes
 
 
-def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
-    needs = (NEEDS[: args.limit] if args.limit else NEEDS) + OUTSIDE[: args.outside]
+def select(args: argparse.Namespace) -> tuple[list[Need], list[tuple[str, str, Check]]]:
+    """The needs and controls to ask: ``--limit`` (each group over the notes), ``--outside``,
+    ``--controls`` and ``--group``."""
+    groups = set(args.group or GROUPS)
+    limit = args.limit or None
+    needs = [n for n in NEEDS[:limit] + TRICKY[:limit] if n.group in groups]
+    outside = args.outside if "outside" in groups else 0
+    needs += OUTSIDE[:outside]
     general = CONTROLS[: args.controls] if args.controls is not None else CONTROLS
     controls = [("general", q, c) for q, c in general]
-    controls += [("close", q, c) for q, c in CLOSE_CONTROLS[: args.outside]]
+    controls += [("close", q, c) for q, c in CLOSE_CONTROLS[:outside]]
+    return needs, controls
+
+
+def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
+    needs, controls = select(args)
     tasks = TASKS[: args.tasks] if args.tasks is not None else TASKS
     services, notes = build_services(home, args)
     rows: list[Asked] = []
@@ -538,16 +763,22 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             return row
 
         # 1. before: the learning loop off ------------------------------------------------------
-        log(f"1. before: {len(needs)} paraphrases and {len(controls)} controls, learning off")
+        what = "questions and paraphrases" if args.baseline else "paraphrases"
+        log(f"1. before: {len(needs)} {what} and {len(controls)} controls, learning off")
         memory = agent.learning
         agent.learning = None
         try:
             for need in needs:
+                if args.baseline:
+                    put("before", "original", need.group, need.question, need.check)
                 put("before", "paraphrase", need.group, need.paraphrase, need.check)
             for group, question, check in controls:
                 put("before", "control", group, question, check)
         finally:
             agent.learning = memory
+        if args.baseline:  # a trial of the needs: nothing is taught
+            figures["baseline"] = True
+            return finish(figures, rows, needs, started)
 
         # 2. teach: ask, correct the wrong answers -----------------------------------------------
         log(f"2. teach: {len(needs)} questions; every wrong answer is corrected")
@@ -643,8 +874,14 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         figures["prompt_version_in_force"] = learning.versions.active().id
     finally:
         services.close()
+    return finish(figures, rows, needs, started)
+
+
+def finish(
+    figures: dict[str, Any], rows: list[Asked], needs: list[Need], started: float
+) -> dict[str, Any]:
     figures["seconds"] = round(time.perf_counter() - started, 1)
-    figures["summary"] = summarise(rows, needs)
+    figures["summary"] = baseline(rows) if figures.get("baseline") else summarise(rows, needs)
     figures["rows"] = [asdict(r) for r in rows]
     return figures
 
@@ -670,19 +907,33 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
 
     para_before, para_after = pick("before", "paraphrase"), pick("after", "paraphrase")
     ctrl_before, ctrl_after = pick("before", "control"), pick("after", "control")
+
+    def over_notes(r: Asked) -> bool:
+        return r.group in OVER_NOTES
+
     out: dict[str, Any] = {
         "needs": len(needs),
         "needs_in_notes": sum(n.group == "notes" for n in needs),
+        "needs_tricky": sum(n.group == "tricky" for n in needs),
+        "needs_over_notes": sum(n.group in OVER_NOTES for n in needs),
         "originals_correct": share(of(originals, lambda r: r.group == "notes")),
+        "originals_correct_tricky": share(of(originals, lambda r: r.group == "tricky")),
+        "originals_correct_over_notes": share(of(originals, over_notes)),
         "originals_correct_outside": share(of(originals, lambda r: r.group == "outside")),
         "originals_from_correction": share(originals, "from_correction"),
         "corrected": len(corrected),
         "corrected_in_notes": sum(r.group == "notes" for r in originals if r.question in corrected),
+        "corrected_tricky": sum(r.group == "tricky" for r in originals if r.question in corrected),
+        "corrected_over_notes": sum(over_notes(r) for r in originals if r.question in corrected),
     }
     sets: list[tuple[str, Any]] = [
         ("paraphrases", lambda r: r.group == "notes"),
         ("notes_corrected", lambda r: r.group == "notes" and was_corrected(r)),
         ("notes_right_first", lambda r: r.group == "notes" and not was_corrected(r)),
+        ("tricky", lambda r: r.group == "tricky"),
+        ("tricky_corrected", lambda r: r.group == "tricky" and was_corrected(r)),
+        ("over_notes", over_notes),
+        ("over_notes_corrected", lambda r: over_notes(r) and was_corrected(r)),
         ("outside_notes", lambda r: r.group == "outside"),
         ("all_paraphrases", lambda r: True),
     ]
@@ -756,6 +1007,43 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
     return out
 
 
+def baseline(rows: list[Asked]) -> dict[str, Any]:
+    """``--baseline``: what the model gets right alone, per group, learning off."""
+    out: dict[str, Any] = {}
+    for group in sorted({r.group for r in rows}, key=lambda g: (g not in GROUPS, g)):
+        mine = [r for r in rows if r.group == group]
+        out[group] = {
+            kind: {
+                "n": len(those),
+                "correct": sum(r.correct for r in those),
+                "share": share(those),
+                "leaks": sum(1 for r in those if r.leak),
+                "median_s": round(statistics.median(r.seconds for r in those), 2),
+            }
+            for kind in ("original", "paraphrase", "control")
+            if (those := [r for r in mine if r.kind == kind])
+        }
+    return out
+
+
+def print_baseline(f: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    out(f"\nmodel {f['model']}, {f['threads'] or 'default'} thread(s), {f['seconds']} s in all\n")
+    out("baseline, learning off (nothing taught):\n")
+    for group, kinds in f["summary"].items():
+        for kind, r in kinds.items():
+            out(
+                f"  {group:<8} {kind + 's':<12} {r['correct']:>3}/{r['n']:<3} "
+                f"{percent(r['share']):>5}  leaks {r['leaks']}, median {r['median_s']} s\n"
+            )
+    out("\nwrong answers:\n")
+    for r in f["rows"]:
+        if not r["correct"]:
+            out(
+                f"  {r['group']:<8} {r['kind']:<10} {r['question']}\n    -> {r['answer'][:200]!r}\n"
+            )
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
@@ -769,7 +1057,12 @@ def print_figures(f: dict[str, Any]) -> None:
         f"{percent(s['originals_correct'])} of those in the notes right, "
         f"{percent(s['originals_correct_outside'])} of the others; "
         f"{percent(s['originals_from_correction'])} answered from an earlier correction; "
-        f"{s['corrected']} corrected ({s['corrected_in_notes']} in the notes)\n\n"
+        f"{s['corrected']} corrected ({s['corrected_in_notes']} in the notes)\n"
+        f"tricky needs (learning_corpus/) {s['needs_tricky']}: first asked, "
+        f"{percent(s['originals_correct_tricky'])} right, {s['corrected_tricky']} corrected; "
+        f"all {s['needs_over_notes']} needs over the notes: "
+        f"{percent(s['originals_correct_over_notes'])} right, "
+        f"{s['corrected_over_notes']} corrected\n\n"
     )
     out(
         f"{'set':<28} {'n':>3} {'before':>7} {'after':>7} {'points':>7} "
@@ -779,22 +1072,37 @@ def print_figures(f: dict[str, Any]) -> None:
         "paraphrases",
         "notes_corrected",
         "notes_right_first",
+        "tricky",
+        "tricky_corrected",
+        "over_notes",
+        "over_notes_corrected",
         "outside_notes",
         "all_paraphrases",
         "controls",
         "close_controls",
         "all_controls",
     ]
+    labels = {
+        "over_notes": "all needs over the notes",
+        "over_notes_corrected": "over the notes, corrected",
+    }
     for name in names:
         r = s[name]
         points = "-" if r["points"] is None else f"{r['points']:+.0f}"
         out(
-            f"{name:<28} {r['n']:>3} {percent(r['before']):>7} {percent(r['after']):>7} "
+            f"{labels.get(name, name):<28} {r['n']:>3} {percent(r['before']):>7} "
+            f"{percent(r['after']):>7} "
             f"{points:>7} {percent(r['from_correction_after']):>10} "
             f"{percent(r['correction_in_prompt_after']):>9} "
             f"{r['model_calls_before']:>4}/{r['model_calls_after']:<5} "
             f"{r['leaks_before']:>4}/{r['leaks_after']:<4}\n"
         )
+    o = s["over_notes"]
+    points = "-" if o["points"] is None else f"{o['points']:+.0f}"
+    out(
+        f"\nparaphrases of all needs over the notes: {percent(o['before'])} -> "
+        f"{percent(o['after'])}, {points} points (target +30)\n"
+    )
     c = s["all_controls"]
     out(
         f"\ncontrols answered from a correction (false hits): {c['false_hits']} of {c['n']} "
@@ -856,7 +1164,23 @@ def print_figures(f: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a GGUF to use instead of the default model")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N needs")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="only the first N needs of each group over the notes (notes, tricky)",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        choices=GROUPS,
+        help="only these needs (repeatable; default: all; the close controls come with outside)",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="only ask each need's question and paraphrase, and the controls, learning off",
+    )
     parser.add_argument("--controls", type=int, default=None, help="only the first N controls")
     parser.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
     parser.add_argument(
@@ -877,7 +1201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jackdaw-bench-learning-curve-") as tmp:
         figures = run(args, Path(tmp))
-    print_figures(figures)
+    (print_baseline if args.baseline else print_figures)(figures)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
