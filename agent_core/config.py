@@ -133,6 +133,7 @@ class LearningConfig:
     refine_max_per_day: int = 1
     correction_similarity: float = 0.85  # at or above: the correction goes into the prompt
     correction_strong_similarity: float = 0.9  # at or above: answer with it, citing it
+    recall_confirmed_answers: bool = True  # an up-rated answer counts as a correction does
     learn_experiences: bool = True  # learn scripts from successful runs as they happen
     experience_similarity: float = 0.75  # workflows of tasks this similar guide the model
     experience_dedup_similarity: float = 0.92

@@ -267,6 +267,18 @@ def m006_learning_prompt_versions(conn: sqlite3.Connection) -> None:
     )
 
 
+def m007_rating_embeddings(conn: sqlite3.Connection) -> None:
+    """An up-rated answer is a confirmed answer for similar questions: its question's
+    vector is kept with the rating, as a correction's is."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE ratings ADD COLUMN embedding BLOB;
+        ALTER TABLE ratings ADD COLUMN embedding_model TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_conversations_and_traces,
     m002_permissions_and_audit,
@@ -274,6 +286,7 @@ MIGRATIONS: list[Migration] = [
     m004_learning_experiences,
     m005_learning_lessons,
     m006_learning_prompt_versions,
+    m007_rating_embeddings,
 ]
 
 

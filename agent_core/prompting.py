@@ -71,9 +71,10 @@ class VerifiedFact:
 
     question: str
     answer: str
-    correction_id: int
+    correction_id: int  # of the correction; of the rating for a confirmed answer
     created_at: float
     similarity: float = 1.0  # of this turn's question to the corrected one
+    kind: str = "correction"  # correction | confirmed (an answer the user rated up)
 
     @property
     def date(self) -> str:
@@ -81,7 +82,9 @@ class VerifiedFact:
 
     @property
     def cited_answer(self) -> str:
-        """The corrected answer, saying where it comes from."""
+        """The corrected (or confirmed) answer, saying where it comes from."""
+        if self.kind == "confirmed":
+            return f"{self.answer} (the answer you rated up on {self.date})"
         return f"{self.answer} (your correction of {self.date})"
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Corrections are looked up by the similarity of the question (:meth:`FeedbackStor
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
@@ -75,6 +76,19 @@ class Correction:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """An answer the user rated up: right for its question (``rating_id`` names it)."""
+
+    rating_id: int
+    trace_id: str
+    question: str
+    answer: str
+    created_at: float  # of the rating
+    asked_at: float  # of the run
+    paths: tuple[str, ...]  # the files of the notes passages the run was shown
+
+
 _CORRECTION_FIELDS = (
     "id, trace_id, question, original_answer, answer, note, created_at, superseded_by"
 )
@@ -124,6 +138,62 @@ class FeedbackStore:
     def current_rating(self, trace_id: str) -> Rating | None:
         found = self.ratings(trace_id, history=False)
         return found[-1] if found else None
+
+    def confirmations(
+        self, question: str, vector: np.ndarray | None, threshold: float
+    ) -> list[tuple[Confirmation, float]]:
+        """Up-rated answers whose question is at least ``threshold`` similar, best first. Only
+        the user's current word counts: a run later down-rated or corrected is left out, and
+        so is one whose answer came from a correction, from tools or from a conversation."""
+        key = normalize_question(question)
+        rows = self.conn.execute(
+            "SELECT r.id, r.trace_id, r.created_at, r.embedding, r.embedding_model, "
+            "t.question, t.final_answer, t.created_at AS asked_at, t.extra_json "
+            "FROM ratings r JOIN traces t ON t.id = r.trace_id "
+            "WHERE r.value > 0 AND r.superseded_by IS NULL AND t.status = 'ok' "
+            "AND t.final_answer IS NOT NULL AND t.final_answer != '' "
+            "AND NOT EXISTS (SELECT 1 FROM corrections c WHERE c.trace_id = r.trace_id) "
+            # An answer that rested on tool results is replayed (with its checks), not recalled.
+            "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.trace_id = r.trace_id "
+            "AND s.tool_name IS NOT NULL) "
+            "ORDER BY r.id"
+        ).fetchall()
+        hits: list[tuple[Confirmation, float]] = []
+        for row in rows:
+            extra = json.loads(row["extra_json"] or "{}")
+            if extra.get("correction") or extra.get("history_turns"):
+                continue
+            paths = tuple(
+                str(p.get("meta", {}).get("path") or "") for p in extra.get("sources", [])
+            )
+            confirmation = Confirmation(
+                row["id"],
+                row["trace_id"],
+                row["question"],
+                row["final_answer"],
+                row["created_at"],
+                row["asked_at"],
+                tuple(p for p in paths if p),
+            )
+            if normalize_question(confirmation.question) == key:
+                similarity = 1.0
+            elif vector is None:
+                continue
+            elif row["embedding"] is None or row["embedding_model"] != self.encoder.model_id:
+                stored = self.encoder.vector(confirmation.question)
+                if stored is None:
+                    continue
+                with transaction(self.conn):
+                    self.conn.execute(
+                        "UPDATE ratings SET embedding = ?, embedding_model = ? WHERE id = ?",
+                        (to_blob(stored), self.encoder.model_id, confirmation.rating_id),
+                    )
+                similarity = cosine(vector, stored)
+            else:
+                similarity = cosine(vector, from_blob(row["embedding"]))
+            if similarity >= threshold:
+                hits.append((confirmation, similarity))
+        return sorted(hits, key=lambda hit: (-round(hit[1], 6), -hit[0].created_at))
 
     # -- corrections -------------------------------------------------------------------------
     def correct(

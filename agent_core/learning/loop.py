@@ -139,6 +139,8 @@ class Learning:
                 self.memory.learn_from(trace, self._executor().registry, rated_up=True)
         elif not already_unhappy:
             self._demote(trace)
+        if not up:
+            self._withdraw_confirmation(trace)
         return rating
 
     def correct(self, trace_id: str, answer: str, note: str = "") -> Correction:
@@ -151,7 +153,21 @@ class Learning:
         )
         if not already_unhappy:
             self._demote(trace)
+        self._withdraw_confirmation(trace)
         return correction
+
+    def _withdraw_confirmation(self, trace: Trace) -> None:
+        """A run answered with an up-rated answer went wrong: that rating no longer holds
+        (a down-rating of the confirmed run supersedes it, saying why)."""
+        used = trace.extra.get("correction")
+        if not isinstance(used, dict) or used.get("kind") != "confirmed":
+            return
+        for rating in self.feedback.ratings(history=False):
+            if rating.id == used.get("correction_id") and rating.up:
+                source = self.traces.get(rating.trace_id)
+                self.feedback.rate(
+                    source, False, f"withdrawn: its answer to run {trace.id} was not right"
+                )
 
     def _unhappy(self, trace_id: str) -> bool:
         """The user already said this run went wrong (a down-rating or a correction)."""

@@ -3,10 +3,12 @@
 
 Before a run it recalls, for the question:
 
-* verified facts: active corrections whose question is at least ``correction_similarity``
+* verified facts: active corrections, and answers the user rated up (that used no tools,
+  whose notes have not changed since), whose question is at least ``correction_similarity``
   similar; at ``correction_strong_similarity`` or more, when the two questions also agree
   on their names and numbers (:func:`terms_agree`), the best one *is* the answer (the agent
-  answers with it and cites "your correction of DATE", without a model call);
+  answers with it and cites "your correction of DATE" or "the answer you rated up on
+  DATE", without a model call);
 * guidance: the workflows of usable experiences at least ``experience_similarity`` similar;
 * a replay plan: the first of those whose script fits the task (its pattern captures the
   slots; or, at ``replay_similarity`` or more, one small model call fills the slots, each
@@ -23,13 +25,14 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from agent_core.agent import Recall
 from agent_core.config import LearningConfig
 from agent_core.learning import slots as slotting
 from agent_core.learning.experiences import Experience, ExperienceStore, induce
-from agent_core.learning.feedback import FeedbackStore
+from agent_core.learning.feedback import Confirmation, FeedbackStore
 from agent_core.learning.outcome import verified
 from agent_core.learning.replay import ExperiencePlan
 from agent_core.learning.similarity import QuestionEncoder
@@ -70,6 +73,15 @@ def terms_agree(a: str, b: str) -> bool:
     return all(found(t, words_b, b.lower()) for t in distinctive_terms(a)) and all(
         found(t, words_a, a.lower()) for t in distinctive_terms(b)
     )
+
+
+def notes_unchanged(confirmation: Confirmation) -> bool:
+    """The files the confirmed answer was read from are still as they were when it was
+    asked (a changed note may say something else now: then the model reads it again)."""
+    try:
+        return all(Path(p).stat().st_mtime <= confirmation.asked_at for p in confirmation.paths)
+    except OSError:
+        return False
 
 
 class SlotFiller(Protocol):
@@ -161,8 +173,21 @@ class LearningMemory:
             VerifiedFact(c.question, c.answer, c.id, c.created_at, round(similarity, 4))
             for c, similarity in self.feedback.lookup(
                 question, vector, config.correction_similarity
-            )[:MAX_FACTS]
+            )
         ]
+        corrected = bool(facts)
+        if config.recall_confirmed_answers:
+            facts += [
+                VerifiedFact(
+                    c.question, c.answer, c.rating_id, c.created_at, round(s, 4), "confirmed"
+                )
+                for c, s in self.feedback.confirmations(
+                    question, vector, config.correction_similarity
+                )
+                if notes_unchanged(c)
+            ]
+        # Best first; a correction before a confirmed answer as similar (sort is stable).
+        facts = sorted(facts, key=lambda f: -f.similarity)[:MAX_FACTS]
         best = facts[0] if facts else None
         if (
             best is not None
@@ -174,7 +199,7 @@ class LearningMemory:
         calls: list[dict[str, Any]] = []  # model calls made here go on the trace
         # A question whose answer the user corrected is answered from the correction, never
         # by replaying a plan: the plan may be what produced the wrong answer.
-        plan = None if facts else self._plan(question, similar, executor, calls)
+        plan = None if corrected else self._plan(question, similar, executor, calls)
         guidance = [Guidance(e.task_template, e.workflow, e.id, round(s, 4)) for e, s in similar]
         if plan is not None:  # the workflow of the script being replayed comes first
             guidance.sort(key=lambda g: g.experience_id != plan.experience.id)

@@ -75,12 +75,21 @@ def markers_for(trace: Trace) -> list[tuple[str, str]]:
     if isinstance(correction, dict):
         stamp = correction.get("created_at")
         date = time.strftime("%Y-%m-%d", time.localtime(stamp)) if stamp is not None else ""
-        out.append(
-            (
-                f"✓ Your correction{' of ' + date if date else ''}",
-                "Answered with the answer you gave when you corrected this question",
+        if correction.get("kind") == "confirmed":
+            out.append(
+                (
+                    f"✓ The answer you rated up{' on ' + date if date else ''}",
+                    "You rated this answer up for the same question; your notes have not "
+                    "changed since, so the model was not asked again",
+                )
             )
-        )
+        else:
+            out.append(
+                (
+                    f"✓ Your correction{' of ' + date if date else ''}",
+                    "Answered with the answer you gave when you corrected this question",
+                )
+            )
     elif extra.get("corrections"):
         n = len(extra["corrections"])
         out.append(

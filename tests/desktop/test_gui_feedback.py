@@ -144,6 +144,8 @@ def test_markers_for_replayed_and_corrected_answers() -> None:
     assert labels[0].startswith("↻ Replayed") and labels[1].startswith("✓ Your correction of")
     trace.extra = {"corrections": [{"answer": "a"}, {"answer": "b"}]}
     assert markers_for(trace)[0][0] == "✓ Informed by your corrections"
+    trace.extra = {"correction": {"created_at": 0.0, "answer": "a", "kind": "confirmed"}}
+    assert markers_for(trace)[0][0].startswith("✓ The answer you rated up on ")
 
 
 def test_the_learning_page_shows_the_refinement_schedule(qtbot, make_app) -> None:

@@ -15,6 +15,7 @@ LEARNING_MIGRATIONS = [
     "m004_learning_experiences",
     "m005_learning_lessons",
     "m006_learning_prompt_versions",
+    "m007_rating_embeddings",
 ]
 
 
@@ -24,7 +25,9 @@ def columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 def test_a_fresh_db_has_the_learning_tables(tmp_path: Path) -> None:
     conn = open_memory_db(tmp_path / "memory.db")
-    assert {"trace_id", "value", "comment", "superseded_by"} <= columns(conn, "ratings")
+    assert {"trace_id", "value", "comment", "superseded_by", "embedding"} <= columns(
+        conn, "ratings"
+    )
     assert {"trace_id", "question", "answer", "note", "superseded_by", "embedding"} <= columns(
         conn, "corrections"
     )
