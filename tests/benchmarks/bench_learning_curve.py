@@ -644,12 +644,13 @@ class Asked:
     model_calls: int
     seconds: float
     status: str
-    from_correction: bool  # answered with a corrected answer, no model call
+    from_correction: bool  # answered with a corrected or up-rated answer, no model call
     correction_in_prompt: bool  # a corrected answer was shown to the model
     replayed_steps: int = 0
     tools: list[str] = field(default_factory=list)
     tools_ok: bool = True
     trace_id: str = ""
+    from_confirmed: bool = False  # of those: from an answer the user rated up
     feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
 
 
@@ -677,6 +678,7 @@ def asked(
         # A repeated call is not run again (the agent feeds back the first result): no outcome.
         all(s.tool_outcome["status"] == "ok" for s in calls if s.tool_outcome),
         trace.id,
+        (trace.extra.get("correction") or {}).get("kind") == "confirmed",
     )
 
 
@@ -687,7 +689,11 @@ def log(text: str) -> None:
 
 def show(row: Asked) -> None:
     mark = "ok " if row.correct else "BAD"
-    how = " [correction]" if row.from_correction else ""
+    how = (
+        (" [up-rated answer]" if row.from_confirmed else " [correction]")
+        if row.from_correction
+        else ""
+    )
     how += " [fact in prompt]" if row.correction_in_prompt else ""
     how += f" [replayed {row.replayed_steps}]" if row.replayed_steps else ""
     log(
@@ -787,6 +793,9 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
             if not row.correct:
                 learning.correct(row.trace_id, need.correction)
                 row.feedback = "corrected"
+            elif not args.no_up_rating:  # a right answer: thumbs up, as a user does
+                learning.rate(row.trace_id, up=True)
+                row.feedback = "up-rated"
 
         # 3. refinement --------------------------------------------------------------------------
         distiller = LessonDistiller(services.chat_backend, seed=services.config.model.seed)
@@ -922,6 +931,7 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
         "originals_correct_outside": share(of(originals, lambda r: r.group == "outside")),
         "originals_from_correction": share(originals, "from_correction"),
         "corrected": len(corrected),
+        "up_rated": sum(r.feedback == "up-rated" for r in originals),
         "corrected_in_notes": sum(r.group == "notes" for r in originals if r.question in corrected),
         "corrected_tricky": sum(r.group == "tricky" for r in originals if r.question in corrected),
         "corrected_over_notes": sum(over_notes(r) for r in originals if r.question in corrected),
@@ -959,6 +969,7 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
             "after": a,
             "points": round((a - b) * 100, 1) if a is not None and b is not None else None,
             "from_correction_after": share(after, "from_correction"),
+            "from_confirmed_after": share(after, "from_confirmed"),
             "correction_in_prompt_after": share(after, "correction_in_prompt"),
             "leaks_before": sum(1 for r in before if r.leak),
             "leaks_after": sum(1 for r in after if r.leak),
@@ -1062,7 +1073,7 @@ def print_figures(f: dict[str, Any]) -> None:
         f"{percent(s['originals_correct_tricky'])} right, {s['corrected_tricky']} corrected; "
         f"all {s['needs_over_notes']} needs over the notes: "
         f"{percent(s['originals_correct_over_notes'])} right, "
-        f"{s['corrected_over_notes']} corrected\n\n"
+        f"{s['corrected_over_notes']} corrected; {s['up_rated']} right answers rated up\n\n"
     )
     out(
         f"{'set':<28} {'n':>3} {'before':>7} {'after':>7} {'points':>7} "
@@ -1101,7 +1112,10 @@ def print_figures(f: dict[str, Any]) -> None:
     points = "-" if o["points"] is None else f"{o['points']:+.0f}"
     out(
         f"\nparaphrases of all needs over the notes: {percent(o['before'])} -> "
-        f"{percent(o['after'])}, {points} points (target +30)\n"
+        f"{percent(o['after'])}, {points} points (target +30); after: "
+        f"{percent(o['from_correction_after'])} said from a correction or an up-rated answer "
+        f"({percent(o['from_confirmed_after'])} up-rated), "
+        f"{percent(o['correction_in_prompt_after'])} with one in the prompt\n"
     )
     c = s["all_controls"]
     out(
@@ -1191,6 +1205,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=0, help="model threads (0: default)")
     parser.add_argument("--skip-refine", action="store_true")
+    parser.add_argument(
+        "--no-up-rating",
+        action="store_true",
+        help="the user only corrects wrong answers (by default right ones are also rated up)",
+    )
     parser.add_argument(
         "--cache-dir",
         help="keep the model's saved prompt states here between runs (default: none, as a new "
