@@ -81,15 +81,31 @@ def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.lower()) if w not in _FILLER and len(w) > 1}
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(w) for w in content_words(text)}
+
+
 def vague_reason(
-    text: str, evidence: str = "", anchor: str = "", *, said: str = "", rejected: str = ""
+    text: str,
+    evidence: str = "",
+    anchor: str = "",
+    *,
+    said: str = "",
+    rejected: str = "",
+    others: str = "",
 ) -> str | None:
     """Why a lesson says nothing, or None: a copied placeholder, a stock phrase ("be
     accurate"), too short, or (given the run it comes from) nothing in common with it.
     With the ``anchor`` it had to start with (:func:`lesson_anchor`), what follows the
     anchor is judged: the anchor repeats the question, so it proves nothing by itself; it
     must share a word with what the user ``said`` (the correction, the comment), and may not
-    mostly repeat the ``rejected`` answer."""
+    mostly repeat the ``rejected`` answer, nor mostly words of the ``others`` (the lessons
+    the model was shown) that have nothing to do with this run."""
+    others_words = content_words(others)
     words = text.split()
     if re.search(r"<[^>]*>|\.\.\.|\bN\b", text):
         return "a placeholder, not a lesson"
@@ -103,6 +119,13 @@ def vague_reason(
         copied = content_words(text) & wrong_only
         if len(copied) >= 2 and len(copied) * 2 >= len(content_words(text)):
             return "repeats the answer the user rejected"
+        # Mostly words of another lesson, from neither the question nor what the user said:
+        # its sentence carried over (measured: "When asked when is Ellie's Grade 2 piano exam,
+        # say that the home insurance policy renews on June 23.").
+        known = _stems(f"{evidence} {said} {rejected}")
+        carried = {w for w in content_words(text) if _stem(w) not in known} & others_words
+        if len(carried) >= 2 and len(carried) * 2 >= len(content_words(text)):
+            return "brings in words from another lesson"
     if _GENERIC.search(text.strip()):
         return "too vague to help"
     if len(words) < MIN_LESSON_WORDS:
@@ -568,6 +591,7 @@ class LessonDistiller:
                     anchor or "",
                     said=f"{item.corrected} {item.comment}".strip(),
                     rejected=item.answer,
+                    others=" ".join(x.text for x in lessons),
                 )
                 if why is not None:
                     self.refused.append({"source": item.source, "op": op, "reason": why})

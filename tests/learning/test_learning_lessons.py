@@ -12,6 +12,7 @@ from agent_core.learning.lessons import (
     CANDIDATE,
     NEVER_HELPED_AFTER,
     RETIRED,
+    Lesson,
     LessonDelta,
     LessonDistiller,
     LessonInput,
@@ -225,6 +226,57 @@ def test_what_follows_the_anchor_must_say_something_about_the_run(rest: str) -> 
     )
     assert distiller.propose(item, []) == []
     assert distiller.refused[0]["source"] == "correction:3"
+
+
+# Proposals of the default model in the learning-curve run (2026-11-30): the first two carry
+# over the sentence of an earlier lesson about the home insurance; the last ones say the right
+# answer in their own words and are kept.
+@pytest.mark.parametrize(
+    ("question", "corrected", "rest", "kept"),
+    [
+        (
+            "When is Ellie's Grade 2 piano exam?",
+            "On 23 June at 14:15, at St Mary's church hall (moved from 24 March).",
+            "that the home insurance policy renews on June 23.",
+            False,
+        ),
+        (
+            "When was the chain on my bike last replaced?",
+            "On 14 April 2026.",
+            "that the home insurance policy renews on June 2026.",
+            False,
+        ),
+        (
+            "When does my home insurance renew?",
+            "On 1 June 2027.",
+            "that the home insurance policy renews on June 2027.",
+            True,
+        ),
+        (
+            "Who is on call in the week of 9 February?",
+            "Tomasz: we swapped, I do his week of 26 January.",
+            "Tomasz: we swapped, I do his week of 26 January.",
+            True,
+        ),
+    ],
+)
+def test_a_lesson_carried_over_from_another_question_is_refused(
+    question: str, corrected: str, rest: str, kept: bool
+) -> None:
+    item = LessonInput("correction:4", "t4", question, "I do not know.", corrected)
+    text = lesson_anchor(question) + rest
+    shown = Lesson(
+        1,
+        "When asked when does my home insurance renew, say that the home insurance policy "
+        "renews on June 2027.",
+    )
+    distiller = LessonDistiller(
+        ScriptedBackend([json.dumps({"ops": [{"op": "add", "text": text}]})])
+    )
+    deltas = distiller.propose(item, [shown])
+    assert bool(deltas) == kept
+    if not kept:
+        assert distiller.refused[0]["reason"] == "brings in words from another lesson"
 
 
 def test_a_lesson_that_never_helps_is_retired(store: LessonStore) -> None:
