@@ -109,23 +109,31 @@ def test_a_correction_takes_effect_at_once_and_refinement_gates_it(tmp_path, smo
     assert loop.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_a_repeated_task_is_replayed_with_one_model_call(tmp_path, smol, minilm):
+def test_a_repeated_task_is_replayed_without_planning_calls(tmp_path, smol, minilm):
     loop = Loop(tmp_path / "memory.db", smol, minilm, tools=[make_calculator()])
     taught = ScriptedBackend([call("calculator", expression="17*23"), final("391")])
     first = loop.agent(taught).run("What is 17 times 23?")  # a run that went well
     (experience,) = loop.learning.experience_list()
     assert experience.sources == [first.id]
 
+    # The same task: the script's call gives the recorded result, so the recorded answer
+    # stands and the model is not asked at all.
     again = loop.agent().run("What is 17 times 23?")
     assert again.extra["replayed_from"] == experience.id
-    assert again.extra["replay"]["fell_back"] is None
-    replayed, *answering = again.steps
+    assert again.extra["replay"]["answer"] == "recorded"
+    assert again.final_answer == "391" and again.extra["model_calls"] == 0
+
+    # The same shape with other numbers: the script plans, the real model only answers.
+    other = loop.agent().run("What is 4 times 5?")
+    assert other.extra["replayed_from"] == experience.id
+    assert other.extra["replay"]["fell_back"] is None
+    replayed, *answering = other.steps
     assert replayed.response_schema is None  # no model call planned it
-    assert (replayed.tool_name, replayed.observation) == ("calculator", "17*23 = 391")
+    assert (replayed.tool_name, replayed.observation) == ("calculator", "4*5 = 20")
     # After the script only the answer is left: the model may not call tools again (the
     # 135M model does not always manage valid JSON, so it may take more than one try).
     assert answering and all("anyOf" not in s.response_schema for s in answering)
-    assert again.extra["model_calls"] == len(answering)
+    assert other.extra["model_calls"] == len(answering)
 
-    report = loop.learning.replay(again.id)
+    report = loop.learning.replay(other.id)
     assert report.steps[0].status == "match" and report.first_divergence is None
