@@ -359,9 +359,10 @@ def results_as_text(messages: Sequence[Message]) -> list[Message]:
     """The conversation with this run's native tool calls folded into its question.
 
     Earlier turns stay as they are; the question (the last user message before the first
-    call) gets what the calls returned written after it, as results (no tool names, no call
-    JSON: the 0.5B model copied those into its answer; with the results first, it explained
-    how to do what had been done), and the calls and any format mistakes are left out.
+    call, less any plans of similar tasks) gets what the calls returned written after it, as
+    results (no tool names, no call JSON: the 0.5B model copied those into its answer; with
+    the results first, it explained how to do what had been done), and the calls and any
+    format mistakes are left out.
     """
     first_call = next(
         (i for i, m in enumerate(messages) if m.get("role") == "tool" or m.get("tool_calls")),
@@ -371,15 +372,23 @@ def results_as_text(messages: Sequence[Message]) -> list[Message]:
     if asked < 0:
         return list(messages)
     found: list[str] = []
+    # The plans of similar tasks were for choosing calls; the calls are done. Left in, the
+    # 0.5B model retold them ("The task that worked for similar tasks before was ...").
+    question = "\n\n".join(
+        part
+        for part in str(messages[asked]["content"]).split("\n\n")
+        if not part.startswith(GUIDANCE_HEADER)
+    )
     for message in messages[asked + 1 :]:
         result = str(message.get("content") or "").strip()
         if message.get("role") == "tool" and result not in found:  # a repeat: once
             found.append(result)
-    folded = messages[asked]["content"] + f"\n\n{FACTS_HEADER}\n" + "\n\n".join(found)
+    folded = question + f"\n\n{FACTS_HEADER}\n" + "\n\n".join(found)
     return [*messages[:asked], {"role": "user", "content": folded}]
 
 
 FACTS_HEADER = "Done for this request, with these results:"
+GUIDANCE_HEADER = "Plans that worked for similar tasks before"  # prompts/workflows.txt
 
 
 # What starts a decision-like JSON object anywhere in an answer.

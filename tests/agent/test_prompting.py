@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent_core.prompting import Passage, PromptBuilder, PromptTooLargeError, Turn
+from agent_core.prompting import Guidance, Passage, PromptBuilder, PromptTooLargeError, Turn
 from tools.base import Risk, Tool
 
 
@@ -43,3 +43,11 @@ def test_prompt_version_is_the_hash_of_the_system_prompt() -> None:
     b = PromptBuilder(count_tokens=words, system_text="You are B.")
     assert a.version != b.version and len(a.version) == 16
     assert a.build("q").prompt_version == a.version
+
+
+def test_the_plans_block_starts_with_the_header_answer_turns_leave_out() -> None:
+    from agent_core.prompting import render
+    from agent_core.protocols import GUIDANCE_HEADER
+
+    text = render("workflows.txt", guidance=[Guidance("t", "1. Call x.", "e1")])
+    assert text.startswith(GUIDANCE_HEADER) and "\n\n" not in text.strip()
