@@ -188,6 +188,10 @@ def _refer_to_results(value: Any, results: list[str]) -> Any:
     return value
 
 
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER_CAPTURE = r"-?\d+(?:\.\d+)?"
+
+
 def _task_pattern(task: str, slot_names: dict[str, str]) -> tuple[str, str | None]:
     """The task with slots marked, and a regex over the normalised task that captures them."""
     normal = normalize_question(task)
@@ -206,7 +210,9 @@ def _task_pattern(task: str, slot_names: dict[str, str]) -> tuple[str, str | Non
         literal_words += len(re.findall(r"[^\W\d]{3,}", literal))
         parts.append(re.escape(literal).replace(r"\ ", r"\s+"))
         name = by_lower[match.group(0)]
-        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        # A number is replaced by a number: "17 times 23 plus 4" is not "17 times {23}".
+        capture = _NUMBER_CAPTURE if _NUMBER.fullmatch(match.group(0)) else ".+?"
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{capture})")
         seen.add(name)
         last = match.end()
     tail = normal[last:]

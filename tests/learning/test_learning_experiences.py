@@ -17,6 +17,14 @@ def test_literal_values_from_the_task_become_slots() -> None:
     assert values == {"expression": "4", "expression2": "5"}
     assert slots.fill(t.arguments[0], values) == {"expression": "4*5"}
     assert slots.match(t.pattern, "What is the capital of France?", t.slots) is None
+    # A number's slot takes a number (measured: "17 times 23 plus 4" replayed as "17*23 plus 4").
+    assert (
+        slots.match(t.pattern, "What is 17 times 23 plus 4? Use the calculator.", t.slots) is None
+    )
+    assert slots.match(t.pattern, "What is 3.5 times 4?", t.slots) == {
+        "expression": "3.5",
+        "expression2": "4",
+    }
 
 
 def test_paths_and_phrases_keep_their_original_spelling() -> None:
