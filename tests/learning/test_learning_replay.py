@@ -235,11 +235,16 @@ def test_a_down_rated_replay_counts_against_the_experience(world) -> None:
     assert (experience.successes, experience.failures) == (2, 1)
 
 
-def test_model_slot_filling_for_a_paraphrase(world) -> None:
+def _learn_a_product_with_slot_filling_on(world) -> None:
+    """A calculator script learnt from "17 times 23", found for any task, slots by the model."""
     world.ask("What is 17 times 23?", [call("calculator", expression="17*23"), final("391")])
     world.config.replay_fill_slots_with_model = True
     world.config.experience_similarity = 0.1
     world.config.replay_similarity = 0.1
+
+
+def test_model_slot_filling_for_a_paraphrase(world) -> None:
+    _learn_a_product_with_slot_filling_on(world)
     world.backend = ScriptedBackend([json.dumps({"expression": "8", "expression2": "9"})])
     trace, _backend = world.ask("Multiply 8 by 9, what is it times", [final("72")])
     assert trace.extra["replay"]["matched_by"] == "model"
@@ -264,10 +269,7 @@ def _replace_function(tool, function):
 
 
 def test_model_slot_filling_refuses_a_task_with_a_number_the_script_cannot_hold(world) -> None:
-    world.ask("What is 17 times 23?", [call("calculator", expression="17*23"), final("391")])
-    world.config.replay_fill_slots_with_model = True
-    world.config.experience_similarity = 0.1
-    world.config.replay_similarity = 0.1
+    _learn_a_product_with_slot_filling_on(world)
     world.backend = ScriptedBackend([json.dumps({"expression": "17", "expression2": "23"})])
     trace, _ = world.ask(
         "Multiply 17 by 23 and add 4, what is it",
