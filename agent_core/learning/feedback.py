@@ -175,23 +175,10 @@ class FeedbackStore:
                 row["asked_at"],
                 tuple(p for p in paths if p),
             )
-            if normalize_question(confirmation.question) == key:
-                similarity = 1.0
-            elif vector is None:
-                continue
-            elif row["embedding"] is None or row["embedding_model"] != self.encoder.model_id:
-                stored = self.encoder.vector(confirmation.question)
-                if stored is None:
-                    continue
-                with transaction(self.conn):
-                    self.conn.execute(
-                        "UPDATE ratings SET embedding = ?, embedding_model = ? WHERE id = ?",
-                        (to_blob(stored), self.encoder.model_id, confirmation.rating_id),
-                    )
-                similarity = cosine(vector, stored)
-            else:
-                similarity = cosine(vector, from_blob(row["embedding"]))
-            if similarity >= threshold:
+            similarity = self._similarity(
+                key, vector, confirmation.question, row, "ratings", confirmation.rating_id
+            )
+            if similarity is not None and similarity >= threshold:
                 hits.append((confirmation, similarity))
         return sorted(hits, key=lambda hit: (-round(hit[1], 6), -hit[0].created_at))
 
@@ -270,7 +257,6 @@ class FeedbackStore:
         self, question: str, vector: np.ndarray | None
     ) -> list[tuple[Correction, float]]:
         key = normalize_question(question)
-        model = self.encoder.model_id
         rows = self.conn.execute(
             f"SELECT {_CORRECTION_FIELDS}, embedding, embedding_model FROM corrections "
             "WHERE superseded_by IS NULL ORDER BY id"
@@ -278,24 +264,37 @@ class FeedbackStore:
         out: list[tuple[Correction, float]] = []
         for row in rows:
             correction = _correction(row)
-            if normalize_question(correction.question) == key:
-                out.append((correction, 1.0))
-                continue
-            if vector is None:
-                continue
-            if row["embedding"] is None or row["embedding_model"] != model:
-                stored = self._reembed(correction)  # made without (or with another) embedder
-            else:
-                stored = from_blob(row["embedding"])
-            out.append((correction, cosine(vector, stored)))
+            similarity = self._similarity(
+                key, vector, correction.question, row, "corrections", correction.id
+            )
+            if similarity is not None:
+                out.append((correction, similarity))
         return out
 
-    def _reembed(self, correction: Correction) -> np.ndarray | None:
-        vector = self.encoder.vector(correction.question)
-        if vector is not None:
-            with transaction(self.conn):
-                self.conn.execute(
-                    "UPDATE corrections SET embedding = ?, embedding_model = ? WHERE id = ?",
-                    (to_blob(vector), self.encoder.model_id, correction.id),
-                )
-        return vector
+    def _similarity(
+        self,
+        key: str,
+        vector: np.ndarray | None,
+        question: str,
+        row: sqlite3.Row,
+        table: str,
+        row_id: int,
+    ) -> float | None:
+        """How similar ``question`` (kept in ``table`` with its vector) is to the asked one
+        (normalised ``key``, ``vector``): 1.0 when the same words, None without a vector to
+        compare. A vector made without (or with another) embedder is made again and kept."""
+        if normalize_question(question) == key:
+            return 1.0
+        if vector is None:
+            return None
+        if row["embedding"] is not None and row["embedding_model"] == self.encoder.model_id:
+            return cosine(vector, from_blob(row["embedding"]))
+        stored = self.encoder.vector(question)
+        if stored is None:
+            return 0.0
+        with transaction(self.conn):
+            self.conn.execute(
+                f"UPDATE {table} SET embedding = ?, embedding_model = ? WHERE id = ?",
+                (to_blob(stored), self.encoder.model_id, row_id),
+            )
+        return cosine(vector, stored)
