@@ -112,8 +112,16 @@ class Recall:
 
 class Learning(Protocol):
     def recall(
-        self, question: str, *, history: Sequence[Turn], executor: ToolExecutor
-    ) -> Recall: ...
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn],
+        executor: ToolExecutor,
+        passages: Sequence[Passage] = (),
+    ) -> Recall:
+        """What was learnt for ``question``; ``passages`` are the notes found for it, best
+        first."""
+        ...
 
     def after_run(self, trace: Trace, recall: Recall) -> None:
         """Called once the trace is saved (counters, new experiences)."""
@@ -183,8 +191,9 @@ class Agent:
             trace.extra["history_turns"] = len(history)
         recall: Recall | None = None
         try:
-            recall = self._recall(trace, history, cancel)
-            self._run(trace, tools, history, recall, on_text, on_event, cancel)
+            passages = self._retrieve(question, history)
+            recall = self._recall(trace, history, passages, cancel)
+            self._run(trace, tools, history, passages, recall, on_text, on_event, cancel)
         except BaseException as exc:
             trace.status = "error"
             trace.error = f"{type(exc).__name__}: {exc}"
@@ -226,11 +235,17 @@ class Agent:
         prepare(built.messages, None)
 
     def _recall(
-        self, trace: Trace, history: Sequence[Turn], cancel: threading.Event | None
+        self,
+        trace: Trace,
+        history: Sequence[Turn],
+        passages: Sequence[Passage],
+        cancel: threading.Event | None,
     ) -> Recall:
         if self.learning is None or (cancel is not None and cancel.is_set()):
             return Recall()
-        recall = self.learning.recall(trace.question, history=history, executor=self.executor)
+        recall = self.learning.recall(
+            trace.question, history=history, executor=self.executor, passages=passages
+        )
         trace.extra.update(recall.extra)
         if recall.answer is not None:
             trace.extra["correction"] = recall.answer.to_dict()
@@ -284,6 +299,7 @@ class Agent:
         trace: Trace,
         tools: list[Any],
         history: Sequence[Turn],
+        passages: Sequence[Passage],
         recall: Recall,
         on_text: Callable[[str], None] | None,
         on_event: EventCallback | None,
@@ -298,7 +314,6 @@ class Agent:
                 return
             self._answer_from_correction(trace, recall.answer, on_text, emit)
             return
-        passages = self._retrieve(trace.question, history)
         built = self.builder.build(
             trace.question,
             tools=tools,

@@ -9,6 +9,12 @@ Before a run it recalls, for the question:
   on their names and numbers (:func:`terms_agree`), the best one *is* the answer (the agent
   answers with it and cites "your correction of DATE" or "the answer you rated up on
   DATE", without a model call);
+* below that, down to ``anchored_fact_similarity``: the nearest learnt question, when it is
+  the nearest by ``anchored_fact_margin`` and the note passage ranked first for this question
+  holds its answer's names and numbers (:func:`anchored`): the same need in other words
+  ("What's the combination for the Kryptonite lock on my bike?" for "What is the code of my
+  bike's D-lock?", 0.64). The answer of a question far off in words, or one the notes do not
+  say, stays out (it hijacked close questions when shown by similarity alone);
 * guidance: the workflows of usable experiences at least ``experience_similarity`` similar;
 * a replay plan: the first of those whose script fits the task (its pattern captures the
   slots; or, at ``replay_similarity`` or more, one small model call fills the slots, each
@@ -21,6 +27,7 @@ replayed for a question with a correction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -36,7 +43,7 @@ from agent_core.learning.feedback import Confirmation, FeedbackStore
 from agent_core.learning.outcome import verified
 from agent_core.learning.replay import ExperiencePlan
 from agent_core.learning.similarity import QuestionEncoder
-from agent_core.prompting import Guidance, Turn, VerifiedFact, render
+from agent_core.prompting import Guidance, Passage, Turn, VerifiedFact, render
 from agent_core.traces import Trace
 from models.chat import ChatBackend, GenerationSettings
 from tools.base import ToolRegistry
@@ -73,6 +80,14 @@ def terms_agree(a: str, b: str) -> bool:
     return all(found(t, words_b, b.lower()) for t in distinctive_terms(a)) and all(
         found(t, words_a, a.lower()) for t in distinctive_terms(b)
     )
+
+
+def anchored(answer: str, passage: Passage) -> bool:
+    """``passage`` says what ``answer`` names: every distinctive term of the answer (of two
+    characters or more) occurs in it, and there is at least one."""
+    terms = {t for t in distinctive_terms(answer) if len(t) > 1}
+    text = passage.text.lower()
+    return bool(terms) and all(t in text for t in terms)
 
 
 def notes_unchanged(confirmation: Confirmation) -> bool:
@@ -165,32 +180,29 @@ class LearningMemory:
         self._registry: ToolRegistry | None = None
 
     # -- before a run ------------------------------------------------------------------------
-    def recall(self, question: str, *, history: Sequence[Turn], executor: ToolExecutor) -> Recall:
+    def recall(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn],
+        executor: ToolExecutor,
+        passages: Sequence[Passage] = (),
+    ) -> Recall:
         config = self.config
         self._registry = executor.registry  # for learning from this run afterwards
         vector = self.encoder.vector(question)
-        facts = [
-            VerifiedFact(c.question, c.answer, c.id, c.created_at, round(similarity, 4))
-            for c, similarity in self.feedback.lookup(
-                question, vector, config.correction_similarity
-            )
-        ]
-        corrected = bool(facts)
-        if config.recall_confirmed_answers:
-            facts += [
-                VerifiedFact(
-                    c.question, c.answer, c.rating_id, c.created_at, round(s, 4), "confirmed"
-                )
-                for c, s in self.feedback.confirmations(
-                    question, vector, config.correction_similarity
-                )
-                if notes_unchanged(c)
-            ]
-        # Best first; a correction before a confirmed answer as similar (sort is stable).
-        facts = sorted(facts, key=lambda f: -f.similarity)[:MAX_FACTS]
+        floor = config.correction_similarity
+        if passages:  # the runner-up counts too: it must stand anchored_fact_margin behind
+            floor = min(floor, config.anchored_fact_similarity - config.anchored_fact_margin)
+        learnt = self._learnt_facts(question, vector, floor)
+        facts = [f for f in learnt if f.similarity >= config.correction_similarity][:MAX_FACTS]
+        corrected = any(f.kind == "correction" for f in facts)
+        if not facts and passages:
+            facts = self._anchored(learnt, passages[0])
         best = facts[0] if facts else None
         if (
             best is not None
+            and not best.anchored_in  # shown by its note: the model reads it, never alone
             and best.similarity >= config.correction_strong_similarity
             and terms_agree(question, best.question)
         ):
@@ -205,6 +217,39 @@ class LearningMemory:
             guidance.sort(key=lambda g: g.experience_id != plan.experience.id)
         extra = {"learning_calls": calls} if calls else {}
         return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra)
+
+    def _learnt_facts(self, question: str, vector: Any, floor: float) -> list[VerifiedFact]:
+        """Active corrections and (unless switched off) confirmed answers at least ``floor``
+        similar, best first; a correction first among equals."""
+        config = self.config
+        facts = [
+            VerifiedFact(c.question, c.answer, c.id, c.created_at, round(similarity, 4))
+            for c, similarity in self.feedback.lookup(question, vector, floor)
+        ]
+        if config.recall_confirmed_answers:
+            facts += [
+                VerifiedFact(
+                    c.question, c.answer, c.rating_id, c.created_at, round(s, 4), "confirmed"
+                )
+                for c, s in self.feedback.confirmations(question, vector, floor)
+                if notes_unchanged(c)
+            ]
+        return sorted(facts, key=lambda f: -f.similarity)  # stable: corrections first
+
+    def _anchored(self, learnt: list[VerifiedFact], top: Passage) -> list[VerifiedFact]:
+        """The nearest learnt fact, when it stands clear of the next (by
+        ``anchored_fact_margin``) and ``top``, the passage ranked first, holds its answer."""
+        if not learnt:
+            return []
+        best = learnt[0]
+        if best.similarity < self.config.anchored_fact_similarity:
+            return []
+        runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
+        if best.similarity - runner_up < self.config.anchored_fact_margin:
+            return []
+        if not anchored(best.answer, top):
+            return []
+        return [dataclasses.replace(best, anchored_in=top.source)]
 
     def _plan(
         self,

@@ -652,6 +652,7 @@ class Asked:
     trace_id: str = ""
     from_confirmed: bool = False  # of those: from an answer the user rated up
     feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
+    anchored: bool = False  # the fact in the prompt came by its note (below the similarity)
 
 
 def asked(
@@ -679,6 +680,7 @@ def asked(
         all(s.tool_outcome["status"] == "ok" for s in calls if s.tool_outcome),
         trace.id,
         (trace.extra.get("correction") or {}).get("kind") == "confirmed",
+        anchored=any(f.get("anchored_in") for f in trace.extra.get("corrections", [])),
     )
 
 
@@ -695,6 +697,7 @@ def show(row: Asked) -> None:
         else ""
     )
     how += " [fact in prompt]" if row.correction_in_prompt else ""
+    how += " [anchored]" if row.anchored else ""
     how += f" [replayed {row.replayed_steps}]" if row.replayed_steps else ""
     log(
         f"  {mark} {row.phase:<6} {row.kind:<11} {row.question}\n"

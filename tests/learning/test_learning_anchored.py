@@ -1,0 +1,125 @@
+"""A need asked again in other words, far from the corrected question: the correction is
+shown when it is the nearest learnt question by a clear margin and the note ranked first
+for the new question holds its answer; never by similarity alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent_core.prompting import Passage
+from tests.fakes import final
+from tests.learning.fakes import cosine
+
+QUESTION = "What is the code of my bike's D-lock?"
+CORRECT = "1937, the last four digits of the frame number."
+PARAPHRASE = "Which combination opens the lock on my bike?"
+
+
+class Ranked:
+    """A retriever that shows note files in a fixed order (the first is the best hit)."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.paths = paths
+
+    def retrieve(self, question: str) -> list[Passage]:
+        return [
+            Passage(p.name, p.read_text(encoding="utf-8"), {"path": str(p), "similarity": 0.5})
+            for p in self.paths
+        ]
+
+
+@pytest.fixture
+def bike(world) -> Path:
+    note = world.docs / "bike.md"
+    note.write_text(
+        "Bike: frame number WTU-1937. D-lock: old code 0415, now the last four digits of the "
+        "frame number (1937).\nShop: Spokes on Mill Road.\n",
+        encoding="utf-8",
+    )
+    return note
+
+
+def _teach(world, note: Path, question: str = QUESTION, answer: str = CORRECT) -> None:
+    first, _ = world.ask(question, [final("0415.")], retriever=Ranked(note))
+    world.learning.correct(first.id, answer)
+
+
+def _between(world, similarity: float) -> None:
+    """Thresholds so that ``similarity`` is anchored ground: above the anchored floor,
+    below the similarity that shows a correction by itself."""
+    world.config.anchored_fact_similarity = similarity - 0.05
+    world.config.correction_similarity = similarity + 0.05
+    world.config.correction_strong_similarity = similarity + 0.1
+
+
+def test_a_distant_paraphrase_sees_the_correction_its_note_holds(world, bike) -> None:
+    _teach(world, bike)
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    trace, backend = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
+    prompt = backend.requests[0]["messages"][-1]["content"]
+    assert f"Question: {QUESTION}\n  Answer: {CORRECT}" in prompt
+    # ...after the notes, next to the question (where the small model reads it).
+    assert prompt.index("From my files:") < prompt.index(CORRECT) < prompt.index(PARAPHRASE)
+    (fact,) = trace.extra["corrections"]
+    assert fact["anchored_in"] == "bike.md" and fact["kind"] == "correction"
+    assert trace.final_answer == "1937."  # a fact in the prompt, not an answer by itself
+
+
+def test_not_when_the_first_note_does_not_hold_the_answer(world, bike) -> None:
+    other = world.docs / "gym.md"
+    other.write_text("Gym locker: number 12, padlock code 2211.\n", encoding="utf-8")
+    _teach(world, bike)
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    trace, backend = world.ask(PARAPHRASE, [final("2211.")], retriever=Ranked(other, bike))
+    assert CORRECT not in backend.requests[0]["messages"][-1]["content"]
+    assert "corrections" not in trace.extra
+
+
+def test_not_an_answer_no_note_says(world, bike) -> None:
+    # The user's word for something the notes do not hold (a fact from outside) is shown by
+    # similarity only: a question near it in words may ask about something else.
+    _teach(world, bike, answer="Ask Femi at Spokes, he knows it.")
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    trace, _ = world.ask(PARAPHRASE, [final("I do not know.")], retriever=Ranked(bike))
+    assert "corrections" not in trace.extra
+
+
+def test_not_when_another_learnt_question_is_about_as_near(world, bike) -> None:
+    _teach(world, bike)
+    rival = "Which lock code did my bike shop set?"
+    _teach(world, bike, question=rival, answer="Spokes set 0415 on Mill Road.")
+    near, far = (
+        cosine(world.embedder, QUESTION, PARAPHRASE),
+        cosine(world.embedder, rival, PARAPHRASE),
+    )
+    assert abs(near - far) < 0.3  # the fake embedder puts both near the paraphrase
+    _between(world, max(near, far))
+    world.config.anchored_fact_similarity = min(near, far) - 0.05
+    world.config.anchored_fact_margin = abs(near - far) + 0.01
+    trace, _ = world.ask(PARAPHRASE, [final("0415.")], retriever=Ranked(bike))
+    assert "corrections" not in trace.extra
+    world.config.anchored_fact_margin = abs(near - far) - 0.01  # clear of it: shown
+    trace, _ = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
+    assert len(trace.extra["corrections"]) == 1
+
+
+def test_not_without_notes_nor_below_the_floor(world, bike) -> None:
+    _teach(world, bike)
+    similarity = cosine(world.embedder, QUESTION, PARAPHRASE)
+    _between(world, similarity)
+    trace, _ = world.ask(PARAPHRASE, [final("I do not know.")])  # no notes found
+    assert "corrections" not in trace.extra
+    world.config.anchored_fact_similarity = similarity + 0.01
+    trace, _ = world.ask(PARAPHRASE, [final("0415.")], retriever=Ranked(bike))
+    assert "corrections" not in trace.extra
+
+
+def test_an_anchored_correction_does_not_stop_replay_nor_answer_alone(world, bike) -> None:
+    _teach(world, bike)
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    world.config.correction_strong_similarity = 0.0  # even then: only shown, never said
+    trace, backend = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
+    assert len(backend.requests) == 1 and "correction" not in trace.extra
+    assert trace.extra["corrections"][0]["anchored_in"] == "bike.md"
