@@ -36,6 +36,7 @@ from agent_core.prompting import (
     SystemPrompt,
     Turn,
     VerifiedFact,
+    without_echoed_notes,
 )
 from agent_core.protocols import ConversationProtocol, protocol_for
 from agent_core.traces import Step, Trace, TraceStore
@@ -460,7 +461,9 @@ class Agent:
             step.action = action.to_dict()
 
             if action.kind == FINAL:
-                answer = action.answer
+                answer = without_echoed_notes(action.answer)
+                if answer != action.answer:
+                    trace.extra["echo_removed"] = True
                 step.kind = "final"
                 if reply.truncated and answer:
                     # The answer ran past max_tokens: keep what was said, and say it was cut.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -35,6 +36,25 @@ def load_template(name: str) -> str:
 
 def render(name: str, **values: Any) -> str:
     return _env.from_string(load_template(name)).render(**values)
+
+
+# The frame passages.txt puts around the notes; a small model sometimes copies it back first.
+_ECHO_START = re.compile(r"\s*From my files:", re.I)
+_ECHO_END = re.compile(r"Answer from these passages if they hold the answer\b[.:]?", re.I)
+_ECHO_LEFTOVER = re.compile(r"\A(?:\s*(?:---[^\n]*|/\S*)\n)+")
+
+
+def without_echoed_notes(answer: str) -> str:
+    """``answer`` without the notes frame of its prompt, when the model copied that back
+    first (measured: "From my files: --- recipes.md ... Answer from these passages if they
+    hold the answer: The total is 200 + 200 = 400 g."): what follows the frame is the answer.
+    An echo with nothing after the frame is no answer: ""."""
+    if not _ECHO_START.match(answer):
+        return answer
+    ends = list(_ECHO_END.finditer(answer))
+    if not ends:
+        return ""
+    return _ECHO_LEFTOVER.sub("", answer[ends[-1].end() :]).strip()
 
 
 def prompt_hash(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -12,7 +13,7 @@ from agent_core.agent import Agent, AgentEvent
 from agent_core.memory_db import open_memory_db
 from agent_core.prompting import Passage, PromptBuilder, Turn
 from agent_core.traces import TraceStore
-from models.chat import GenerationSettings
+from models.chat import GenerationSettings, Message
 from tests.fakes import ScriptedBackend, call, final
 from tools.base import Risk, Tool, ToolRegistry
 from tools.executor import ToolExecutor
@@ -422,3 +423,35 @@ def test_after_a_plain_read_the_model_may_call_again(store: TraceStore) -> None:
     trace = make_agent(backend, store).run("2 plus 3, plus 1?")
     assert "tool_call" in trace.steps[1].response_schema  # chains stay possible
     assert trace.final_answer == "6"
+
+
+class EchoingBackend(ScriptedBackend):
+    """Copies its prompt's notes frame back before the answer (the 0.5B model did: "From
+    my files: --- recipes.md ... Answer from these passages ...: ... 400 g.")."""
+
+    def chat(self, messages: list[Message], settings: Any, **kw: Any) -> Any:
+        content = messages[-1]["content"]
+        frame = content[: content.rindex("the answer.") + len("the answer")]  # no question
+        self.outputs = [final(frame + ":\n" + self.outputs[0])]
+        return super().chat(messages, settings, **kw)
+
+
+def test_an_echo_of_the_notes_frame_is_taken_off_the_answer(store: TraceStore) -> None:
+    backend = EchoingBackend(["The sugar and butter make 200 + 200 = 400 g."])
+    trace = make_agent(backend, store, retriever=Similar(0.6)).run("When is my dentist?")
+    assert backend.requests[0]["messages"][-1]["content"].startswith("From my files:")
+    assert trace.final_answer == "The sugar and butter make 200 + 200 = 400 g."
+    assert trace.extra["echo_removed"] is True
+
+
+def test_an_echo_with_nothing_after_it_is_no_answer(store: TraceStore) -> None:
+    echo = "From my files:\n--- notes/dentist.md\nDentist: 14 March 2027, 09:30.\nMore notes"
+    trace = make_agent(ScriptedBackend([final(echo)]), store, retriever=Similar(0.6)).run("?")
+    assert trace.final_answer and "could not come up with an answer" in trace.final_answer
+    assert trace.extra["echo_removed"] is True and trace.extra["empty_answer"] is True
+
+
+def test_an_answer_that_quotes_the_notes_later_is_left_alone(store: TraceStore) -> None:
+    said = "Your dentist is on 14 March. From my files: dentist.md says 09:30."
+    trace = make_agent(ScriptedBackend([final(said)]), store, retriever=Similar(0.6)).run("?")
+    assert trace.final_answer == said and "echo_removed" not in trace.extra
