@@ -137,22 +137,26 @@ def extract(
 
     templated = [template(args, "value") for args in arguments]
     results = [o.strip() for o in (observations or [])]
-    task_words = _words(task)
+    task_words = content_words(task)
     depends_on: list[list[int]] = []
     for k, args in enumerate(templated):
         earlier = results[:k]
         templated[k] = args = _refer_to_results(args, earlier)
-        literal_words = _words(" ".join(_PLACEHOLDER.sub(" ", s) for s in _strings(args)))
+        literal_words = content_words(" ".join(_PLACEHOLDER.sub(" ", s) for s in _strings(args)))
         literal_words |= {str(v) for v in _walk(args) if isinstance(v, int | float)}
         depends_on.append(
-            [j for j, result in enumerate(earlier) if (literal_words - task_words) & _words(result)]
+            [
+                j
+                for j, result in enumerate(earlier)
+                if (literal_words - task_words) & content_words(result)
+            ]
         )
     slots = list(names.values())
     task_template, pattern = _task_pattern(task, {s: names[s].name for s in names})
     return Templated(slots, templated, task_template, pattern, depends_on)
 
 
-def _words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
     """Words that could carry a value: 3+ letters, or numbers."""
     return {
         w.lower()

@@ -123,3 +123,22 @@ def test_an_anchored_correction_does_not_stop_replay_nor_answer_alone(world, bik
     trace, backend = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
     assert len(backend.requests) == 1 and "correction" not in trace.extra
     assert trace.extra["corrections"][0]["anchored_in"] == "bike.md"
+
+
+def test_an_answer_without_names_is_anchored_by_its_words(world) -> None:
+    note = world.docs / "allotment.md"
+    note.write_text(
+        "Bed 3 this year: brassicas under the net (kale, purple sprouting broccoli).\n"
+        "Bed 4: potatoes.\n",
+        encoding="utf-8",
+    )
+    question = "What is growing in bed 3 on the allotment?"
+    answer = "Brassicas under the net: kale and purple sprouting broccoli."
+    _teach(world, note, question=question, answer=answer)
+    paraphrase = "Which crops are in the third bed at the allotment?"
+    _between(world, cosine(world.embedder, question, paraphrase))
+    trace, _ = world.ask(paraphrase, [final("Kale.")], retriever=Ranked(note))
+    assert trace.extra["corrections"][0]["answer"] == answer
+    note.write_text("Bed 3 this year: potatoes again.\n", encoding="utf-8")
+    trace, _ = world.ask(paraphrase, [final("Potatoes.")], retriever=Ranked(note))
+    assert "corrections" not in trace.extra
