@@ -41,6 +41,7 @@ from agent_core.protocols import Reply  # noqa: E402
 from agent_core.retrieval import KnowledgeRetriever  # noqa: E402
 from agent_core.services import Services  # noqa: E402
 from models.chat import ChatBackend, GenerationSettings, Message  # noqa: E402
+from models.discovery import recorded_model_label  # noqa: E402
 from tests.knowledge.pdfgen import pdf_bytes  # noqa: E402
 from tools.base import Tool  # noqa: E402
 from tools.confirm import Answer, ConfirmationRequest  # noqa: E402
@@ -421,7 +422,7 @@ def run_protocol(
         services.knowledge.index()
         print(
             f"[{protocol_name}] indexed the corpus in {time.perf_counter() - t0:.1f} s; "
-            f"model {services.chat_backend.info.name}",
+            f"model {recorded_model_label(services.chat_backend.info.to_dict())}",
             file=sys.stderr,
         )
         agent = make_agent(services, protocol_name)

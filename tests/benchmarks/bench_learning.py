@@ -45,6 +45,7 @@ from agent_core.memory_db import open_memory_db
 from agent_core.prompting import PromptBuilder
 from agent_core.traces import Trace, TraceStore
 from models.chat import ChatResult, GenerationSettings
+from models.discovery import recorded_model_label
 from tools.base import ToolRegistry
 from tools.builtins.calculator import make_calculator
 from tools.builtins.files import make_list_folder, make_read_file
@@ -260,7 +261,10 @@ def main() -> int:
         trace = agent.run(question)
         return trace, time.perf_counter() - started
 
-    figures: dict[str, Any] = {"model": smol.info.name, "cpu_threads": os.cpu_count()}
+    figures: dict[str, Any] = {
+        "model": recorded_model_label(smol.info.to_dict()),
+        "cpu_threads": os.cpu_count(),
+    }
 
     # 1. corrections -----------------------------------------------------------------------
     facts = FACTS[: max(1, min(args.k, len(FACTS)))]

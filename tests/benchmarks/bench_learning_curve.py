@@ -71,6 +71,7 @@ from agent_core.learning.outcome import leak_kind  # noqa: E402
 from agent_core.learning.similarity import cosine  # noqa: E402
 from agent_core.services import Services  # noqa: E402
 from agent_core.traces import Trace  # noqa: E402
+from models.discovery import recorded_model_label  # noqa: E402
 from tests.benchmarks.bench_answers import (  # noqa: E402
     CORPUS,
     PDF_TEXT,
@@ -759,7 +760,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         services.knowledge.index()
         agent = services.agent
         learning = services.learning
-        figures["model"] = services.chat_backend.info.name
+        figures["model"] = recorded_model_label(services.chat_backend.info.to_dict())
         figures["threads"] = args.threads
         log(f"indexed the notes in {time.perf_counter() - t0:.1f} s; model {figures['model']}")
 
