@@ -91,16 +91,31 @@ def markers_for(trace: Trace) -> list[tuple[str, str]]:
                 )
             )
     elif extra.get("corrections"):
-        n = len(extra["corrections"])
-        out.append(
-            (
-                "✓ Informed by your correction" + ("s" if n > 1 else ""),
-                "Corrections you made to similar questions were given to the model as facts",
-            )
-        )
+        out.append(_informed_by(extra["corrections"]))
     if extra.get("truncated"):
         out.append(("Cut short", "The answer reached the token limit ([model] max_answer_tokens)"))
     return out
+
+
+def _informed_by(facts: list[dict[str, Any]]) -> tuple[str, str]:
+    """The marker of an answer the model gave with corrections or up-rated answers in its
+    prompt; the tooltip says which questions they answered."""
+    kinds = {f.get("kind", "correction") for f in facts}
+    if kinds == {"confirmed"}:
+        label = "answers you rated up" if len(facts) > 1 else "an answer you rated up"
+    elif kinds == {"correction"}:
+        label = "your corrections" if len(facts) > 1 else "your correction"
+    else:
+        label = "your corrections and ratings"
+    lines = [
+        f'{"Rated up" if f.get("kind") == "confirmed" else "Corrected"}: "{f.get("question", "")}"'
+        f" -> {f.get('answer', '')}"
+        for f in facts
+    ]
+    return (
+        f"✓ Informed by {label}",
+        "Given to the model as facts for this question:\n" + "\n".join(lines),
+    )
 
 
 class ChatController(QObject):

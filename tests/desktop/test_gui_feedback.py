@@ -144,6 +144,13 @@ def test_markers_for_replayed_and_corrected_answers() -> None:
     assert labels[0].startswith("↻ Replayed") and labels[1].startswith("✓ Your correction of")
     trace.extra = {"corrections": [{"answer": "a"}, {"answer": "b"}]}
     assert markers_for(trace)[0][0] == "✓ Informed by your corrections"
+    trace.extra = {"corrections": [{"question": "Bike lock code?", "answer": "1937"}]}
+    label, tip = markers_for(trace)[0]
+    assert label == "✓ Informed by your correction"
+    assert 'Corrected: "Bike lock code?" -> 1937' in tip
+    trace.extra = {"corrections": [{"question": "Flour?", "answer": "Rye.", "kind": "confirmed"}]}
+    label, tip = markers_for(trace)[0]
+    assert label == "✓ Informed by an answer you rated up" and 'Rated up: "Flour?"' in tip
     trace.extra = {"correction": {"created_at": 0.0, "answer": "a", "kind": "confirmed"}}
     assert markers_for(trace)[0][0].startswith("✓ The answer you rated up on ")
 
