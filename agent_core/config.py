@@ -133,10 +133,10 @@ class LearningConfig:
     refine_max_per_day: int = 1
     correction_similarity: float = 0.85  # at or above: the correction goes into the prompt
     correction_strong_similarity: float = 0.9  # at or above: answer with it, citing it
-    # Below correction_similarity, down to this: the nearest learnt question goes into the
-    # prompt when it is the nearest by anchored_fact_margin and the note the search ranks
-    # first holds its answer's names and numbers (the same need, asked in other words).
-    anchored_fact_similarity: float = 0.4
+    # Below correction_similarity, down to this: a correction goes into the prompt when its
+    # question is the nearest learnt one by anchored_fact_margin and the note the search
+    # ranks first holds its answer's names and numbers (the same need, in other words).
+    anchored_fact_similarity: float = 0.5
     anchored_fact_margin: float = 0.05
     recall_confirmed_answers: bool = True  # an up-rated answer counts as a correction does
     learn_experiences: bool = True  # learn scripts from successful runs as they happen

@@ -9,9 +9,9 @@ Before a run it recalls, for the question:
   on their names and numbers (:func:`terms_agree`), the best one *is* the answer (the agent
   answers with it and cites "your correction of DATE" or "the answer you rated up on
   DATE", without a model call);
-* below that, down to ``anchored_fact_similarity``: the nearest learnt question, when it is
-  the nearest by ``anchored_fact_margin`` and the note passage ranked first for this question
-  holds its answer's names and numbers (:func:`anchored`): the same need in other words
+* below that, down to ``anchored_fact_similarity``: a correction whose question is the
+  nearest learnt one, by ``anchored_fact_margin``, when the note passage ranked first for this
+  question holds its answer's names and numbers (:func:`anchored`): the same need in other words
   ("What's the combination for the Kryptonite lock on my bike?" for "What is the code of my
   bike's D-lock?", 0.64). The answer of a question far off in words, or one the notes do not
   say, stays out (it hijacked close questions when shown by similarity alone);
@@ -242,12 +242,16 @@ class LearningMemory:
         return sorted(facts, key=lambda f: -f.similarity)  # stable: corrections first
 
     def _anchored(self, learnt: list[VerifiedFact], top: Passage) -> list[VerifiedFact]:
-        """The nearest learnt fact, when it stands clear of the next (by
+        """The nearest learnt fact, when it is a correction, stands clear of the next (by
         ``anchored_fact_margin``) and ``top``, the passage ranked first, holds its answer."""
         if not learnt:
             return []
         best = learnt[0]
-        if best.similarity < self.config.anchored_fact_similarity:
+        # Only a correction: it says the model misread this note, and will again in other
+        # words. An answer rated up was read right; shown to new questions about the same
+        # note it hijacked them (measured: 15 of 77 first questions were shown a neighbour's
+        # up-rated answer; "What is our flight number to Lisbon?" got the trip's dates).
+        if best.kind != "correction" or best.similarity < self.config.anchored_fact_similarity:
             return []
         runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
         if best.similarity - runner_up < self.config.anchored_fact_margin:

@@ -142,3 +142,13 @@ def test_an_answer_without_names_is_anchored_by_its_words(world) -> None:
     note.write_text("Bed 3 this year: potatoes again.\n", encoding="utf-8")
     trace, _ = world.ask(paraphrase, [final("Potatoes.")], retriever=Ranked(note))
     assert "corrections" not in trace.extra
+
+
+def test_an_up_rated_answer_is_not_shown_by_its_note(world, bike) -> None:
+    # An answer the model read right needs no help in other words, and shown to another
+    # question about the same note it hijacked it.
+    first, _ = world.ask(QUESTION, [final(CORRECT)], retriever=Ranked(bike))
+    world.learning.rate(first.id, up=True)
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    trace, _ = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
+    assert "corrections" not in trace.extra
