@@ -6,7 +6,8 @@ Before a run it recalls, for the question:
 * verified facts: active corrections, and answers the user rated up (that used no tools,
   whose notes have not changed since), whose question is at least ``correction_similarity``
   similar; at ``correction_strong_similarity`` or more, when the two questions also agree
-  on their names and numbers (:func:`terms_agree`), the best one *is* the answer (the agent
+  on their names and numbers (:func:`terms_agree`) and on what they ask for (a day is not a
+  time: :func:`asks_alike`), the best one *is* the answer (the agent
   answers with it and cites "your correction of DATE" or "the answer you rated up on
   DATE", without a model call);
 * below that, down to ``anchored_fact_similarity``: a correction whose question is the
@@ -80,6 +81,27 @@ def terms_agree(a: str, b: str) -> bool:
     return all(found(t, words_b, b.lower()) for t in distinctive_terms(a)) and all(
         found(t, words_a, a.lower()) for t in distinctive_terms(b)
     )
+
+
+# Words that name what a question asks for: "On which day are Ellie's piano lessons?" and
+# "What time does Ellie's piano lesson start?" are 0.91 similar and agree on their names, yet
+# one answer does not do for the other (measured: the day's correction was said as the time).
+_ASKED_KINDS = frozenset(
+    {"day", "time", "date", "year", "month", "week", "hour", "name", "number", "price"}
+    | {"cost", "address", "age", "size", "colour"}
+)
+
+
+def asks_alike(a: str, b: str) -> bool:
+    """The two questions do not name different kinds of thing asked for (a day and a time);
+    one naming none ("When ...?") goes with any."""
+
+    def kinds(text: str) -> set[str]:
+        words = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+        return {k for k in _ASKED_KINDS if k in words or k + "s" in words}
+
+    kinds_a, kinds_b = kinds(a), kinds(b)
+    return not kinds_a or not kinds_b or bool(kinds_a & kinds_b)
 
 
 def anchored(answer: str, passage: Passage) -> bool:
@@ -210,6 +232,7 @@ class LearningMemory:
             and not best.anchored_in  # shown by its note: the model reads it, never alone
             and best.similarity >= config.correction_strong_similarity
             and terms_agree(question, best.question)
+            and asks_alike(question, best.question)
         ):
             return Recall(facts=facts, answer=best)
         similar = self.experiences.similar(question, vector, config.experience_similarity)

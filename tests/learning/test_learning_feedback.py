@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_core.learning.errors import FeedbackError
-from agent_core.learning.memory import terms_agree
+from agent_core.learning.memory import asks_alike, terms_agree
 from agent_core.traces import TraceNotFoundError
 from tests.fakes import final
 from tests.learning.fakes import cosine
@@ -99,6 +99,20 @@ def test_a_close_question_about_another_name_is_not_answered_from_the_correction
     )
     trace, _ = world.ask("what's the name of the Lisbon office wifi network", [])
     assert trace.final_answer.startswith("LIS-Guest (your correction of")
+
+
+def test_a_close_question_asking_for_another_kind_of_thing_is_not_answered(world) -> None:
+    # Measured with the real embedder: 0.911, names agreeing; the day is no answer to the time.
+    wrong, _ = world.ask("On which day are Ellie's piano lessons?", [final("Mondays.")])
+    world.learning.correct(wrong.id, "On Wednesdays, since October.")
+    world.config.correction_similarity = 0.3
+    world.config.correction_strong_similarity = 0.3
+    trace, backend = world.ask("What time does Ellie's piano lesson start?", [final("At 17:30.")])
+    assert "correction" not in trace.extra and len(backend.requests) == 1
+    assert trace.final_answer == "At 17:30."
+    assert asks_alike("In what year did I plant the apple tree?", "When was it planted?")
+    assert asks_alike("At what time is the lesson now?", "What time does the lesson start?")
+    assert not asks_alike("Which days is PE?", "What time is PE?")
 
 
 def test_the_pronoun_i_is_not_a_name_that_must_agree(world) -> None:
