@@ -464,6 +464,10 @@ class Agent:
                 answer = without_echoed_notes(action.answer)
                 if answer != action.answer:
                     trace.extra["echo_removed"] = True
+                if answer and " ".join(answer.split()) in _failures(trace.steps):
+                    # The error of a failed call, copied as the answer (seen: "Error: .../
+                    # school.md (School ...): no such file"): that is no answer.
+                    answer = ""
                 step.kind = "final"
                 if reply.truncated and answer:
                     # The answer ran past max_tokens: keep what was said, and say it was cut.
@@ -634,9 +638,25 @@ def cut_text(text: str, keep: float) -> str:
 
 
 def _last_result(steps: Sequence[Step]) -> Step | None:
-    """The last step whose tool ran and gave something back."""
-    found = [s for s in steps if s.tool_name and s.kind == "tool_call" and s.observation]
+    """The last step whose tool ran and gave something back (an error is not a finding)."""
+    found = [
+        s
+        for s in steps
+        if s.tool_name
+        and s.kind == "tool_call"
+        and s.observation
+        and (s.tool_outcome or {}).get("status", "ok") == "ok"
+    ]
     return found[-1] if found else None
+
+
+def _failures(steps: Sequence[Step]) -> set[str]:
+    """What the failed calls of the run said back, each on one line."""
+    return {
+        " ".join((s.observation or "").split())
+        for s in steps
+        if s.observation and (s.tool_outcome or {}).get("status", "ok") != "ok"
+    }
 
 
 def _found(steps: Sequence[Step]) -> str:

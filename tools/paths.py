@@ -9,6 +9,7 @@ tool or read endless data.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -48,6 +49,13 @@ def resolve_path(raw: str | os.PathLike[str], base: Path | None = None) -> Path:
         return path.resolve(strict=False)
     except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, NUL bytes, no HOME
         raise PathRefused(f"{raw}: not a usable path ({exc})") from exc
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, a permission problem
+        return False
 
 
 def resolve_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[Path, ...]:
@@ -134,7 +142,19 @@ class PathGuard:
         return roots
 
     def resolve(self, raw: str) -> Path:
-        """Resolve ``raw``; a relative path is taken inside the first root that holds it."""
+        """Resolve ``raw``; a relative path is taken inside the first root that holds it. A
+        path that does not exist but names a file with a citation after it (how the notes
+        are shown to the model: "school.md (School (St Aidan's Primary))", "a.pdf (page 2)")
+        is that file: the 0.5B model passes the label on as the path."""
+        path = self._resolve(raw)
+        if raw.rstrip().endswith(")") and not _exists(path):
+            for cut in re.finditer(r" \(", raw):
+                cited = self._resolve(raw[: cut.start()])
+                if _exists(cited):
+                    return cited
+        return path
+
+    def _resolve(self, raw: str) -> Path:
         if not raw.strip():
             raise PathRefused("the path is empty")
         if "\x00" in raw:
@@ -145,11 +165,8 @@ class PathGuard:
             return resolve_path(expanded)
         for root in roots:
             candidate = resolve_path(expanded, root)
-            try:
-                if candidate.exists():
-                    return candidate
-            except OSError:  # a name too long, a permission problem: not this root
-                continue
+            if _exists(candidate):  # else not this root (nor a name too long, unreadable)
+                return candidate
         return resolve_path(expanded, roots[0])
 
     def check(self, raw: str) -> Path:

@@ -455,3 +455,16 @@ def test_an_answer_that_quotes_the_notes_later_is_left_alone(store: TraceStore) 
     said = "Your dentist is on 14 March. From my files: dentist.md says 09:30."
     trace = make_agent(ScriptedBackend([final(said)]), store, retriever=Similar(0.6)).run("?")
     assert trace.final_answer == said and "echo_removed" not in trace.extra
+
+
+def test_the_error_of_a_failed_call_is_not_said_as_the_answer(store: TraceStore) -> None:
+    backend = ScriptedBackend([call("add", a=2, b=3), call("explode"), final("PLACEHOLDER")])
+    agent = make_agent(backend, store, max_steps=6)
+    first = agent.run("go")
+    error = first.steps[1].observation
+    assert first.steps[1].tool_outcome["status"] == "error" and "disk on fire" in error
+    backend = ScriptedBackend([call("add", a=2, b=3), call("explode"), final(f"  {error}\n")])
+    trace = make_agent(backend, store, max_steps=6).run("go")
+    # What the calls found that worked is said instead; the error never is.
+    assert trace.final_answer == "Here is what I found: 5"
+    assert trace.extra["empty_answer"] is True

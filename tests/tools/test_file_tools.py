@@ -205,3 +205,20 @@ def test_symlink_loop_and_odd_paths_are_refused_not_crashes(executor, workspace)
     for path in ("loop", "loop/x", "a\x00b", "x" * 5000):
         outcome = executor.call("read_file", {"path": path})
         assert outcome.status in ("denied", "error"), (path, outcome)
+
+
+def test_a_path_copied_with_its_citation_reads_the_file(executor, workspace) -> None:
+    # The notes are shown to the model as "path (Heading)" or "path (page 2)"; the 0.5B
+    # model passed that label on as the path (and answered with the "no such file" error).
+    hello = workspace.watched / "hello.txt"
+    for label in (f"{hello} (Greeting (first))", "hello.txt (page 2)"):
+        outcome = executor.call("read_file", {"path": label})
+        assert outcome.ok and "Hello from a watched folder." in outcome.observation
+    named = workspace.watched / "plan (draft).txt"  # a name with brackets is itself
+    named.write_text("The draft plan.", encoding="utf-8")
+    outcome = executor.call("read_file", {"path": str(named)})
+    assert outcome.ok and "The draft plan." in outcome.observation
+    outcome = executor.call("read_file", {"path": f"{workspace.watched}/nothing.txt (Heading)"})
+    assert outcome.status != "ok" and "no such file" in outcome.observation
+    outside = executor.call("read_file", {"path": f"{workspace.outside}/secret.txt (Heading)"})
+    assert outside.status == "denied" and "TOP SECRET" not in outside.observation
