@@ -89,6 +89,11 @@ def _stems(text: str) -> set[str]:
     return {_stem(w) for w in content_words(text)}
 
 
+def _numbers(text: str) -> set[str]:
+    """The numbers in ``text``, and numbers run into letters ("WTU48261937"), as written."""
+    return set(re.findall(r"\w*\d[\w]*", text))
+
+
 def vague_reason(
     text: str,
     evidence: str = "",
@@ -103,8 +108,9 @@ def vague_reason(
     With the ``anchor`` it had to start with (:func:`lesson_anchor`), what follows the
     anchor is judged: the anchor repeats the question, so it proves nothing by itself; it
     must share a word with what the user ``said`` (the correction, the comment), and may not
-    mostly repeat the ``rejected`` answer, nor mostly words of the ``others`` (the lessons
-    the model was shown) that have nothing to do with this run."""
+    mostly repeat the ``rejected`` answer, give a number the user did not, nor be mostly
+    words of the ``others`` (the lessons the model was shown) that have nothing to do with
+    this run."""
     others_words = content_words(others)
     words = text.split()
     if re.search(r"<[^>]*>|\.\.\.|\bN\b", text):
@@ -119,6 +125,12 @@ def vague_reason(
         copied = content_words(text) & wrong_only
         if len(copied) >= 2 and len(copied) * 2 >= len(content_words(text)):
             return "repeats the answer the user rejected"
+        # A number (a date, a code) the user did not give is the model's, and was wrong in
+        # every kept lesson of the run that had one: "... say that the tenancy ends on 31
+        # August 2026." for "On 31 August 2027.", "... the frame number WTU48261937." for
+        # "1937, the last four digits of the frame number."
+        if said and _numbers(text) - _numbers(f"{anchor} {evidence} {said}"):
+            return "gives a number the user did not"
         # Mostly words of another lesson, from neither the question nor what the user said:
         # its sentence carried over (measured: "When asked when is Ellie's Grade 2 piano exam,
         # say that the home insurance policy renews on June 23.").

@@ -62,11 +62,16 @@ def has(*alternatives: str) -> Check:
     return lambda answer: any(w in " ".join(answer.lower().split()) for w in wanted)
 
 
+# How an answer from a correction or an up-rated answer says where it comes from.
+_CITATION = re.compile(r"\s*\((?:the answer you rated up on|your correction of) [^)]*\)\s*$")
+
+
 def number(value: float) -> Check:
     """Correct when the answer's last number is ``value`` (answers restate the question's
     numbers first: "144 divided by 12 equals 10" is wrong)."""
 
     def check(answer: str) -> bool:
+        answer = _CITATION.sub("", answer)  # "400 g. (the answer you rated up on 2026-11-30)"
         found = re.findall(r"-?\d[\d,]*(?:\.\d+)?", answer)
         return bool(found) and abs(float(found[-1].rstrip(",").replace(",", "")) - value) < 1e-6
 

@@ -279,6 +279,41 @@ def test_a_lesson_carried_over_from_another_question_is_refused(
         assert distiller.refused[0]["reason"] == "brings in words from another lesson"
 
 
+# Kept proposals of the learning-curve run of session 5: each gave a number of its own.
+@pytest.mark.parametrize(
+    ("question", "corrected", "rest"),
+    [
+        (
+            "When does our tenancy end?",
+            "On 31 August 2027.",
+            "that the tenancy ends on 31 August 2026.",
+        ),
+        (
+            "What is the code of my bike's D-lock?",
+            "1937, the last four digits of the frame number.",
+            "that the code of my bike's D-lock is the last four digits of the frame number "
+            "WTU48261937.",
+        ),
+        (
+            "What was my time in the last Riverside 10k?",
+            "52:14, on 8 March 2026.",
+            "that my time in the last Riverside 10k was on 7 March 2026, when I entered.",
+        ),
+    ],
+)
+def test_a_lesson_with_a_number_the_user_did_not_give_is_refused(
+    question: str, corrected: str, rest: str
+) -> None:
+    item = LessonInput("correction:5", "t5", question, "I do not know.", corrected)
+    distiller = LessonDistiller(
+        ScriptedBackend(
+            [json.dumps({"ops": [{"op": "add", "text": lesson_anchor(question) + rest}]})]
+        )
+    )
+    assert distiller.propose(item, []) == []
+    assert distiller.refused[0]["reason"] == "gives a number the user did not"
+
+
 def test_a_lesson_that_never_helps_is_retired(store: LessonStore) -> None:
     store.apply([LessonDelta("add", "For the boiler, name Jonas, the plumber.")])
     for run in range(1, NEVER_HELPED_AFTER):
