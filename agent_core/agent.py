@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -476,7 +477,14 @@ class Agent:
                     trace.extra["truncated"] = True
                 if not answer:  # nothing a person can read: say what was found, plainly
                     found = _found(trace.steps)
-                    answer = f"Here is what I found: {found}" if found else EMPTY_ANSWER
+                    failed = _failed(trace.steps)
+                    answer = (
+                        f"Here is what I found: {found}"
+                        if found
+                        else f"I could not get an answer: {failed}"
+                        if failed
+                        else EMPTY_ANSWER
+                    )
                     trace.extra["empty_answer"] = True
                 trace.status = "ok"
                 trace.final_answer = answer
@@ -648,6 +656,17 @@ def _last_result(steps: Sequence[Step]) -> Step | None:
         and (s.tool_outcome or {}).get("status", "ok") == "ok"
     ]
     return found[-1] if found else None
+
+
+def _failed(steps: Sequence[Step]) -> str:
+    """What the last failed call said, without its "Error:" ("not a valid expression: ...")."""
+    failed = [
+        s for s in steps if s.tool_name and (s.tool_outcome or {}).get("status", "ok") != "ok"
+    ]
+    if not failed:
+        return ""
+    said = re.sub(r"^Error:\s*", "", " ".join((failed[-1].observation or "").split()))[:300]
+    return said.rstrip(".") + "."
 
 
 def _failures(steps: Sequence[Step]) -> set[str]:

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from agent_core.agent import Agent, AgentEvent
+from agent_core.learning.outcome import leak_kind
 from agent_core.memory_db import open_memory_db
 from agent_core.prompting import Passage, PromptBuilder, Turn
 from agent_core.traces import TraceStore
@@ -468,3 +469,8 @@ def test_the_error_of_a_failed_call_is_not_said_as_the_answer(store: TraceStore)
     # What the calls found that worked is said instead; the error never is.
     assert trace.final_answer == "Here is what I found: 5"
     assert trace.extra["empty_answer"] is True
+    # Nothing worked: the failure is said in words (a user cannot act on a bare "Error:").
+    backend = ScriptedBackend([call("explode"), final(error)])
+    trace = make_agent(backend, store, max_steps=6).run("go")
+    assert trace.final_answer == "I could not get an answer: explode failed: OSError: disk on fire."
+    assert leak_kind(trace.final_answer) is None
