@@ -465,7 +465,7 @@ class Agent:
                 answer = without_echoed_notes(action.answer)
                 if answer != action.answer:
                     trace.extra["echo_removed"] = True
-                if answer and " ".join(answer.split()) in _failures(trace.steps):
+                if answer and _one_line(answer) in _failures(trace.steps):
                     # The error of a failed call, copied as the answer (seen: "Error: .../
                     # school.md (School ...): no such file"): that is no answer.
                     answer = ""
@@ -645,43 +645,42 @@ def cut_text(text: str, keep: float) -> str:
     return f"{text[:n]}\n[... cut: {len(text) - n} more characters not shown]"
 
 
+def _call_failed(step: Step) -> bool:
+    return (step.tool_outcome or {}).get("status", "ok") != "ok"
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
 def _last_result(steps: Sequence[Step]) -> Step | None:
     """The last step whose tool ran and gave something back (an error is not a finding)."""
     found = [
         s
         for s in steps
-        if s.tool_name
-        and s.kind == "tool_call"
-        and s.observation
-        and (s.tool_outcome or {}).get("status", "ok") == "ok"
+        if s.tool_name and s.kind == "tool_call" and s.observation and not _call_failed(s)
     ]
     return found[-1] if found else None
 
 
 def _failed(steps: Sequence[Step]) -> str:
     """What the last failed call said, without its "Error:" ("not a valid expression: ...")."""
-    failed = [
-        s for s in steps if s.tool_name and (s.tool_outcome or {}).get("status", "ok") != "ok"
-    ]
+    failed = [s for s in steps if s.tool_name and _call_failed(s)]
     if not failed:
         return ""
-    said = re.sub(r"^Error:\s*", "", " ".join((failed[-1].observation or "").split()))[:300]
+    said = re.sub(r"^Error:\s*", "", _one_line(failed[-1].observation))[:300]
     return said.rstrip(".") + "."
 
 
 def _failures(steps: Sequence[Step]) -> set[str]:
     """What the failed calls of the run said back, each on one line."""
-    return {
-        " ".join((s.observation or "").split())
-        for s in steps
-        if s.observation and (s.tool_outcome or {}).get("status", "ok") != "ok"
-    }
+    return {_one_line(s.observation) for s in steps if s.observation and _call_failed(s)}
 
 
 def _found(steps: Sequence[Step]) -> str:
     """The last tool result of the run, in one short line ("" when there is none)."""
     last = _last_result(steps)
-    return " ".join((last.observation or "").split())[:300] if last else ""
+    return _one_line(last.observation)[:300] if last else ""
 
 
 def _stopped_answer(max_steps: int, steps: Sequence[Step]) -> str:
