@@ -37,6 +37,7 @@ from agent_core.prompting import (
     SystemPrompt,
     Turn,
     VerifiedFact,
+    without_copied_citations,
     without_echoed_notes,
 )
 from agent_core.protocols import ConversationProtocol, protocol_for
@@ -462,8 +463,8 @@ class Agent:
             step.action = action.to_dict()
 
             if action.kind == FINAL:
-                answer = without_echoed_notes(action.answer)
-                if answer != action.answer:
+                answer = without_copied_citations(without_echoed_notes(action.answer))
+                if answer != action.answer.strip():
                     trace.extra["echo_removed"] = True
                 if answer and _one_line(answer) in _failures(trace.steps):
                     # The error of a failed call, copied as the answer (seen: "Error: .../

@@ -57,6 +57,21 @@ def without_echoed_notes(answer: str) -> str:
     return _ECHO_LEFTOVER.sub("", answer[ends[-1].end() :]).strip()
 
 
+# How facts.txt labels a fact; the model copies the label after answers it did not take
+# from the fact (measured: "... is 0415. (your correction of 2026-11-30)", the correction
+# said 1937). Where an answer comes from is the app's to say (the card's marker).
+_COPIED_CITATION = re.compile(
+    r"\s*\((?:your correction of|you approved this answer on|the answer you rated up on)"
+    r" \d{4}-\d{2}-\d{2}\)",
+    re.I,
+)
+
+
+def without_copied_citations(answer: str) -> str:
+    """``answer`` without the labels of the facts in its prompt, copied by the model."""
+    return _COPIED_CITATION.sub("", answer).strip()
+
+
 def prompt_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

@@ -474,3 +474,9 @@ def test_the_error_of_a_failed_call_is_not_said_as_the_answer(store: TraceStore)
     trace = make_agent(backend, store, max_steps=6).run("go")
     assert trace.final_answer == "I could not get an answer: explode failed: OSError: disk on fire."
     assert leak_kind(trace.final_answer) is None
+
+
+def test_a_facts_label_copied_by_the_model_is_taken_off(store: TraceStore) -> None:
+    said = "The combination is 0415. (your correction of 2026-11-30)"
+    trace = make_agent(ScriptedBackend([final(said)]), store).run("lock?")
+    assert trace.final_answer == "The combination is 0415."
