@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from agent_core.actions import CALL, FINAL, Action, action_schema, parse_action  # noqa: E402
 from agent_core.agent import Agent  # noqa: E402
 from agent_core.config import Config, Paths  # noqa: E402
-from agent_core.prompting import PromptBuilder, Turn  # noqa: E402
+from agent_core.prompting import PromptBuilder, Turn, without_copied_citations  # noqa: E402
 from agent_core.protocols import Reply  # noqa: E402
 from agent_core.retrieval import KnowledgeRetriever  # noqa: E402
 from agent_core.services import Services  # noqa: E402
@@ -62,16 +62,13 @@ def has(*alternatives: str) -> Check:
     return lambda answer: any(w in " ".join(answer.lower().split()) for w in wanted)
 
 
-# How an answer from a correction or an up-rated answer says where it comes from.
-_CITATION = re.compile(r"\s*\((?:the answer you rated up on|your correction of) [^)]*\)\s*$")
-
-
 def number(value: float) -> Check:
     """Correct when the answer's last number is ``value`` (answers restate the question's
     numbers first: "144 divided by 12 equals 10" is wrong)."""
 
     def check(answer: str) -> bool:
-        answer = _CITATION.sub("", answer)  # "400 g. (the answer you rated up on 2026-11-30)"
+        # "400 g. (the answer you rated up on 2026-11-30)": the date is not the answer.
+        answer = without_copied_citations(answer)
         found = re.findall(r"-?\d[\d,]*(?:\.\d+)?", answer)
         return bool(found) and abs(float(found[-1].rstrip(",").replace(",", "")) - value) < 1e-6
 
