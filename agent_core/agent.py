@@ -109,6 +109,9 @@ class Recall:
     answer: VerifiedFact | None = None  # a strong match: answer with it, citing it
     guidance: list[Guidance] = field(default_factory=list)
     plan: ReplayPlan | None = None
+    # Notes that held the answer to a near learnt question, which this question's own search
+    # missed: they go into the prompt after the passages found for it.
+    passages: list[Passage] = field(default_factory=list)
     # For the trace: e.g. "learning_calls", model calls the learning loop made for this run.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -121,9 +124,10 @@ class Learning(Protocol):
         history: Sequence[Turn],
         executor: ToolExecutor,
         passages: Sequence[Passage] = (),
+        search: Callable[[str], list[Passage]] | None = None,
     ) -> Recall:
         """What was learnt for ``question``; ``passages`` are the notes found for it, best
-        first."""
+        first; ``search`` finds notes for other words (None: no notes are searched)."""
         ...
 
     def after_run(self, trace: Trace, recall: Recall) -> None:
@@ -196,6 +200,7 @@ class Agent:
         try:
             passages = self._retrieve(question, history)
             recall = self._recall(trace, history, passages, cancel)
+            passages = [*passages, *recall.passages]
             self._run(trace, tools, history, passages, recall, on_text, on_event, cancel)
         except BaseException as exc:
             trace.status = "error"
@@ -247,7 +252,11 @@ class Agent:
         if self.learning is None or (cancel is not None and cancel.is_set()):
             return Recall()
         recall = self.learning.recall(
-            trace.question, history=history, executor=self.executor, passages=passages
+            trace.question,
+            history=history,
+            executor=self.executor,
+            passages=passages,
+            search=self.retriever.retrieve if self.retriever is not None else None,
         )
         trace.extra.update(recall.extra)
         if recall.answer is not None:

@@ -152,3 +152,18 @@ def test_an_up_rated_answer_is_not_shown_by_its_note(world, bike) -> None:
     _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
     trace, _ = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
     assert "corrections" not in trace.extra
+
+
+def test_a_month_written_short_in_the_note_anchors_it(world) -> None:
+    note = world.docs / "running.md"
+    note.write_text("Race log:\n- 15 Nov 2025, parkrun: 24:31\n- 7 Feb 2026, parkrun: 23:58\n")
+    question = "What is my parkrun personal best?"
+    answer = "23:58, on 7 February 2026."
+    _teach(world, note, question=question, answer=answer)
+    paraphrase = "What is my fastest parkrun time?"
+    _between(world, cosine(world.embedder, question, paraphrase))
+    trace, _ = world.ask(paraphrase, [final("23:58.")], retriever=Ranked(note))
+    assert trace.extra["corrections"][0]["answer"] == answer
+    note.write_text("Race log:\n- 7 Mar 2026, parkrun: 23:58\n")  # another month: not anchored
+    trace, _ = world.ask(paraphrase, [final("23:58.")], retriever=Ranked(note))
+    assert "corrections" not in trace.extra
