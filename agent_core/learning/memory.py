@@ -16,9 +16,6 @@ Before a run it recalls, for the question:
   ("What's the combination for the Kryptonite lock on my bike?" for "What is the code of my
   bike's D-lock?", 0.64). The answer of a question far off in words, or one the notes do not
   say, stays out (it hijacked close questions when shown by similarity alone);
-* the notes of that nearest learnt question (a correction or an up-rated answer): the passage
-  the search ranks first for it and its answer, when this question's own search missed it
-  (:func:`_notes_of`; the passage only, never the answer);
 * guidance: the workflows of usable experiences at least ``experience_similarity`` similar;
 * a replay plan: the first of those whose script fits the task (its pattern captures the
   slots; or, at ``replay_similarity`` or more, one small model call fills the slots, each
@@ -35,7 +32,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -111,11 +108,10 @@ def asks_alike(a: str, b: str) -> bool:
     return not kinds_a or not kinds_b or bool(kinds_a & kinds_b)
 
 
-def anchored(answer: str, passage: Passage, *, min_words: int = 2) -> bool:
+def anchored(answer: str, passage: Passage) -> bool:
     """``passage`` says what ``answer`` says: every distinctive term of the answer (of two
     characters or more) occurs in it; an answer without names or numbers ("Brassicas under
-    the net: kale and purple sprouting broccoli.") has 4 in 5 of its content words there,
-    and at least ``min_words`` of them."""
+    the net: kale and purple sprouting broccoli.") has 4 in 5 of its content words there."""
     text = passage.text.lower()
     terms = {t for t in distinctive_terms(answer) if len(t) > 1}
     if terms:
@@ -123,7 +119,7 @@ def anchored(answer: str, passage: Passage, *, min_words: int = 2) -> bool:
         return all(t in text or (t in _MONTHS and t[:3] in short) for t in terms)
     words = slotting.content_words(answer)
     found = slotting.content_words(passage.text)
-    return len(words) >= min_words and len(words & found) >= 0.8 * len(words)
+    return len(words) >= 2 and len(words & found) >= 0.8 * len(words)
 
 
 def notes_unchanged(confirmation: Confirmation) -> bool:
@@ -133,43 +129,6 @@ def notes_unchanged(confirmation: Confirmation) -> bool:
         return all(Path(p).stat().st_mtime <= confirmation.asked_at for p in confirmation.paths)
     except OSError:
         return False
-
-
-def _anchored(nearest: VerifiedFact, top: Passage) -> list[VerifiedFact]:
-    """The nearest learnt fact, shown when it is a correction and ``top``, the passage ranked
-    first for the question, holds its answer."""
-    # Only a correction: it says the model misread this note, and will again in other
-    # words. An answer rated up was read right; shown to new questions about the same
-    # note it hijacked them (measured: 15 of 77 first questions were shown a neighbour's
-    # up-rated answer; "What is our flight number to Lisbon?" got the trip's dates).
-    if nearest.kind != "correction" or not anchored(nearest.answer, top):
-        return []
-    return [dataclasses.replace(nearest, anchored_in=top.source)]
-
-
-def _notes_of(
-    nearest: VerifiedFact, passages: Sequence[Passage], search: Callable[[str], list[Passage]]
-) -> list[Passage]:
-    """The first note passage found for the nearest learnt question and its (corrected or
-    up-rated) answer that holds that answer, when this question's own search did not find
-    it: "Which blood group am I?" finds no note of its own (similarity 0.22), "What is my
-    blood type?" (0.71, rated up) found the health note. The passage only: the learnt answer
-    is not shown by this."""
-    for found in search(f"{nearest.question} {nearest.answer}"):
-        if anchored(nearest.answer, found, min_words=1):
-            if any(_same_passage(found, p) for p in passages):
-                return []
-            return [
-                Passage(found.source, found.text, {**found.meta, "recalled_for": nearest.question})
-            ]
-    return []
-
-
-def _same_passage(a: Passage, b: Passage) -> bool:
-    chunk = a.meta.get("chunk_id")
-    if chunk is not None and chunk == b.meta.get("chunk_id"):
-        return True
-    return a.source == b.source and a.text == b.text
 
 
 class SlotFiller(Protocol):
@@ -260,20 +219,18 @@ class LearningMemory:
         history: Sequence[Turn],
         executor: ToolExecutor,
         passages: Sequence[Passage] = (),
-        search: Callable[[str], list[Passage]] | None = None,
     ) -> Recall:
         config = self.config
         self._registry = executor.registry  # for learning from this run afterwards
         vector = self.encoder.vector(question)
         floor = config.correction_similarity
-        if passages or search is not None:  # the runner-up counts too: it must stand clear
+        if passages:  # the runner-up counts too: it must stand anchored_fact_margin behind
             floor = min(floor, config.anchored_fact_similarity - config.anchored_fact_margin)
         learnt = self._learnt_facts(question, vector, floor)
         facts = [f for f in learnt if f.similarity >= config.correction_similarity][:MAX_FACTS]
         corrected = any(f.kind == "correction" for f in facts)
-        nearest = self._nearest(learnt)
-        if not facts and passages and nearest is not None:
-            facts = _anchored(nearest, passages[0])
+        if not facts and passages:
+            facts = self._anchored(learnt, passages[0])
         best = facts[0] if facts else None
         if (
             best is not None
@@ -283,7 +240,6 @@ class LearningMemory:
             and asks_alike(question, best.question)
         ):
             return Recall(facts=facts, answer=best)
-        notes = _notes_of(nearest, passages, search) if nearest and search else []
         similar = self.experiences.similar(question, vector, config.experience_similarity)
         calls: list[dict[str, Any]] = []  # model calls made here go on the trace
         # A question whose answer the user corrected is answered from the correction, never
@@ -293,7 +249,7 @@ class LearningMemory:
         if plan is not None:  # the workflow of the script being replayed comes first
             guidance.sort(key=lambda g: g.experience_id != plan.experience.id)
         extra = {"learning_calls": calls} if calls else {}
-        return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra, passages=notes)
+        return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra)
 
     def _learnt_facts(self, question: str, vector: Any, floor: float) -> list[VerifiedFact]:
         """Active corrections and (unless switched off) confirmed answers at least ``floor``
@@ -313,15 +269,24 @@ class LearningMemory:
             ]
         return sorted(facts, key=lambda f: -f.similarity)  # stable: corrections first
 
-    def _nearest(self, learnt: list[VerifiedFact]) -> VerifiedFact | None:
-        """The learnt question nearest this one, when it is at least ``anchored_fact_similarity``
-        similar and stands ``anchored_fact_margin`` clear of the next: likely the same need."""
-        if not learnt or learnt[0].similarity < self.config.anchored_fact_similarity:
-            return None
+    def _anchored(self, learnt: list[VerifiedFact], top: Passage) -> list[VerifiedFact]:
+        """The nearest learnt fact, when it is a correction, stands clear of the next (by
+        ``anchored_fact_margin``) and ``top``, the passage ranked first, holds its answer."""
+        if not learnt:
+            return []
+        best = learnt[0]
+        # Only a correction: it says the model misread this note, and will again in other
+        # words. An answer rated up was read right; shown to new questions about the same
+        # note it hijacked them (measured: 15 of 77 first questions were shown a neighbour's
+        # up-rated answer; "What is our flight number to Lisbon?" got the trip's dates).
+        if best.kind != "correction" or best.similarity < self.config.anchored_fact_similarity:
+            return []
         runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
-        if learnt[0].similarity - runner_up < self.config.anchored_fact_margin:
-            return None
-        return learnt[0]
+        if best.similarity - runner_up < self.config.anchored_fact_margin:
+            return []
+        if not anchored(best.answer, top):
+            return []
+        return [dataclasses.replace(best, anchored_in=top.source)]
 
     def _plan(
         self,

@@ -92,18 +92,6 @@ def markers_for(trace: Trace) -> list[tuple[str, str]]:
             )
     elif extra.get("corrections"):
         out.append(_informed_by(extra["corrections"]))
-    recalled = [s for s in extra.get("sources", []) if (s.get("meta") or {}).get("recalled_for")]
-    if recalled:
-        lines = [
-            f'{s.get("source", "")}: found for "{s["meta"]["recalled_for"]}"' for s in recalled
-        ]
-        out.append(
-            (
-                "✓ Read the note of an earlier question",
-                "The search for this question missed it; it answered a question you asked "
-                "before in other words:\n" + "\n".join(lines),
-            )
-        )
     if extra.get("truncated"):
         out.append(("Cut short", "The answer reached the token limit ([model] max_answer_tokens)"))
     return out

@@ -49,11 +49,13 @@ def store(tmp_path: Path) -> TraceStore:
     return TraceStore(open_memory_db(tmp_path / "memory.db"))
 
 
-def make_agent(backend: ScriptedBackend, store: TraceStore, tools=None, **kw) -> Agent:
+def make_agent(
+    backend: ScriptedBackend, store: TraceStore, tools=None, executor=None, **kw
+) -> Agent:
     registry = ToolRegistry(tools if tools is not None else [add_tool(), broken_tool()])
     return Agent(
         backend,
-        ToolExecutor(registry),
+        executor or ToolExecutor(registry),
         store,
         PromptBuilder(count_tokens=backend.count_tokens),
         GenerationSettings(temperature=0, seed=7),
@@ -480,3 +482,20 @@ def test_a_facts_label_copied_by_the_model_is_taken_off(store: TraceStore) -> No
     said = "The combination is 0415. (your correction of 2026-11-30)"
     trace = make_agent(ScriptedBackend([final(said)]), store).run("lock?")
     assert trace.final_answer == "The combination is 0415."
+
+
+def test_a_file_found_is_said_without_its_frame(store: TraceStore, tmp_path: Path) -> None:
+    from tools.builtins.files import make_read_file
+    from tools.paths import PathGuard
+    from tools.policy import PermissionPolicy
+
+    note = tmp_path / "family.txt"
+    note.write_text("Reunion: Porto, every second year.\n", encoding="utf-8")
+    registry = ToolRegistry([make_read_file(PathGuard([tmp_path]))])
+    executor = ToolExecutor(registry, PermissionPolicy(read_roots=[tmp_path]))
+    # The model reads the file, then reads it again: the repeated call ends the tools, and
+    # its answer turn says nothing: the person reads what was found, as text.
+    backend = ScriptedBackend([call("read_file", path=str(note))] * 2 + [final("")])
+    trace = make_agent(backend, store, executor=executor).run("In which city is the reunion?")
+    found = "Here is what I found: family.txt: Reunion: Porto, every second year."
+    assert trace.final_answer == found

@@ -654,7 +654,6 @@ class Asked:
     from_confirmed: bool = False  # of those: from an answer the user rated up
     feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
     anchored: bool = False  # the fact in the prompt came by its note (below the similarity)
-    recalled_notes: bool = False  # a note found through a near learnt question was shown
 
 
 def asked(
@@ -683,9 +682,6 @@ def asked(
         trace.id,
         (trace.extra.get("correction") or {}).get("kind") == "confirmed",
         anchored=any(f.get("anchored_in") for f in trace.extra.get("corrections", [])),
-        recalled_notes=any(
-            s.get("meta", {}).get("recalled_for") for s in trace.extra.get("sources", [])
-        ),
     )
 
 
@@ -703,7 +699,6 @@ def show(row: Asked) -> None:
     )
     how += " [fact in prompt]" if row.correction_in_prompt else ""
     how += " [anchored]" if row.anchored else ""
-    how += " [notes of a learnt question]" if row.recalled_notes else ""
     how += f" [replayed {row.replayed_steps}]" if row.replayed_steps else ""
     log(
         f"  {mark} {row.phase:<6} {row.kind:<11} {row.question}\n"
@@ -939,8 +934,6 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
         "originals_correct_over_notes": share(of(originals, over_notes)),
         "originals_correct_outside": share(of(originals, lambda r: r.group == "outside")),
         "originals_from_correction": share(originals, "from_correction"),
-        # Notes of a near learnt question shown to a first question (another need's note).
-        "originals_recalled_notes": sum(r.recalled_notes for r in originals),
         "corrected": len(corrected),
         "up_rated": sum(r.feedback == "up-rated" for r in originals),
         "corrected_in_notes": sum(r.group == "notes" for r in originals if r.question in corrected),
@@ -982,8 +975,6 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
             "from_correction_after": share(after, "from_correction"),
             "from_confirmed_after": share(after, "from_confirmed"),
             "correction_in_prompt_after": share(after, "correction_in_prompt"),
-            "recalled_notes_after": sum(r.recalled_notes for r in after),
-            "recalled_notes_right_after": sum(r.recalled_notes and r.correct for r in after),
             "leaks_before": sum(1 for r in before if r.leak),
             "leaks_after": sum(1 for r in after if r.leak),
             "model_calls_before": sum(r.model_calls for r in before),
@@ -1128,10 +1119,7 @@ def print_figures(f: dict[str, Any]) -> None:
         f"{percent(o['after'])}, {points} points (target +30); after: "
         f"{percent(o['from_correction_after'])} said from a correction or an up-rated answer "
         f"({percent(o['from_confirmed_after'])} up-rated), "
-        f"{percent(o['correction_in_prompt_after'])} with one in the prompt; "
-        f"{o['recalled_notes_right_after']} of {o['recalled_notes_after']} shown the notes of "
-        f"a near learnt question right (first questions shown one: "
-        f"{s['originals_recalled_notes']})\n"
+        f"{percent(o['correction_in_prompt_after'])} with one in the prompt\n"
     )
     c = s["all_controls"]
     out(

@@ -153,11 +153,6 @@ def test_markers_for_replayed_and_corrected_answers() -> None:
     assert label == "✓ Informed by an answer you rated up" and 'Rated up: "Flour?"' in tip
     trace.extra = {"correction": {"created_at": 0.0, "answer": "a", "kind": "confirmed"}}
     assert markers_for(trace)[0][0].startswith("✓ The answer you rated up on ")
-    found = {"source": "health.md", "meta": {"recalled_for": "What is my blood type?"}}
-    trace.extra = {"sources": [{"source": "gym.md", "meta": {}}, found]}
-    ((label, tip),) = markers_for(trace)
-    assert label == "✓ Read the note of an earlier question"
-    assert 'health.md: found for "What is my blood type?"' in tip and "gym.md" not in tip
 
 
 def test_the_learning_page_shows_the_refinement_schedule(qtbot, make_app) -> None:

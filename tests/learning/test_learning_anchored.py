@@ -20,12 +20,13 @@ PARAPHRASE = "Which combination opens the lock on my bike?"
 class Ranked:
     """A retriever that shows note files in a fixed order (the first is the best hit)."""
 
-    def __init__(self, *paths: Path) -> None:
+    def __init__(self, *paths: Path, similarity: float = 0.5) -> None:
         self.paths = paths
+        self.similarity = similarity
 
     def retrieve(self, question: str) -> list[Passage]:
         return [
-            Passage(p.name, p.read_text(encoding="utf-8"), {"path": str(p), "similarity": 0.5})
+            Passage(p.name, p.read_text(encoding="utf-8"), {"path": str(p), "similarity": self.similarity})
             for p in self.paths
         ]
 
@@ -167,3 +168,18 @@ def test_a_month_written_short_in_the_note_anchors_it(world) -> None:
     note.write_text("Race log:\n- 7 Mar 2026, parkrun: 23:58\n")  # another month: not anchored
     trace, _ = world.ask(paraphrase, [final("23:58.")], retriever=Ranked(note))
     assert "corrections" not in trace.extra
+
+
+def test_a_question_with_a_learnt_fact_is_answered_from_it_without_tools(world, bike) -> None:
+    # Offered tools with the answer in front of it, the small model read files past it or
+    # fed the answer to the calculator; a task (not a question) keeps its tools.
+    _teach(world, bike)
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    weak = Ranked(bike, similarity=0.31)  # not so close that the notes alone end the tools
+    trace, backend = world.ask(PARAPHRASE, [final("1937.")], retriever=weak)
+    assert backend.requests[0]["text_only"] is True and trace.extra["answered_from_facts"]
+    task = "Write the combination for the lock on my bike into a note"
+    _between(world, cosine(world.embedder, QUESTION, task))
+    trace, backend = world.ask(task, [final("Done.")], retriever=weak)
+    assert trace.extra["corrections"] and backend.requests[0]["text_only"] is False
+    assert "answered_from_facts" not in trace.extra
