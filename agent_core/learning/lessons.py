@@ -102,13 +102,15 @@ def vague_reason(
     said: str = "",
     rejected: str = "",
     others: str = "",
+    corrected: str = "",
 ) -> str | None:
     """Why a lesson says nothing, or None: a copied placeholder, a stock phrase ("be
     accurate"), too short, or (given the run it comes from) nothing in common with it.
     With the ``anchor`` it had to start with (:func:`lesson_anchor`), what follows the
     anchor is judged: the anchor repeats the question, so it proves nothing by itself; it
-    must share a word with what the user ``said`` (the correction, the comment), and may not
-    mostly repeat the ``rejected`` answer, give a number the user did not, nor be mostly
+    must share a word with what the user ``said`` (the correction, the comment), say something
+    of the ``corrected`` answer that the rejected one did not, and may not mostly repeat the
+    ``rejected`` answer, give a number the user did not, nor be mostly
     words of the ``others`` (the lessons the model was shown) that have nothing to do with
     this run."""
     others_words = content_words(others)
@@ -121,6 +123,12 @@ def vague_reason(
             return "says nothing after the question"
         if said and not content_words(text) & content_words(said):
             return "says nothing the user said"
+        # The correction's news is what a lesson from it must carry: "... say that the bike
+        # shop is Halfords." shares "Halfords" with "Spokes on Mill Road (ask for Femi), not
+        # Halfords any more." and says what the rejected answer said (kept in a session-6 run).
+        news = content_words(corrected) - content_words(rejected)
+        if news and not content_words(text) & news:
+            return "says only what the rejected answer said"
         wrong_only = content_words(rejected) - content_words(f"{evidence} {said}")
         copied = content_words(text) & wrong_only
         if len(copied) >= 2 and len(copied) * 2 >= len(content_words(text)):
@@ -604,6 +612,7 @@ class LessonDistiller:
                     said=f"{item.corrected} {item.comment}".strip(),
                     rejected=item.answer,
                     others=" ".join(x.text for x in lessons),
+                    corrected=item.corrected,
                 )
                 if why is not None:
                     self.refused.append({"source": item.source, "op": op, "reason": why})

@@ -26,7 +26,11 @@ class Ranked:
 
     def retrieve(self, question: str) -> list[Passage]:
         return [
-            Passage(p.name, p.read_text(encoding="utf-8"), {"path": str(p), "similarity": self.similarity})
+            Passage(
+                p.name,
+                p.read_text(encoding="utf-8"),
+                {"path": str(p), "similarity": self.similarity},
+            )
             for p in self.paths
         ]
 

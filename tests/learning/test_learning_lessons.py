@@ -346,3 +346,44 @@ def test_the_user_retires_a_lesson_and_its_history_stays(store: LessonStore) -> 
     assert retired.status == RETIRED and retired.text == lesson.text
     assert [e["op"] for e in store.events(lesson.id)][-1] == "retire"
     assert store.ranked(ACTIVE, 10) == [] and store.ranked(CANDIDATE, 10) == []
+
+
+# Kept proposals of the learning-curve run of session 6: the correction's news left out.
+@pytest.mark.parametrize(
+    ("question", "answer", "corrected", "rest", "kept"),
+    [
+        (
+            "Which bike shop do I take my bike to?",
+            "Based on the information provided in the passages, I take my bike to Halfords.",
+            "Spokes on Mill Road (ask for Femi), not Halfords any more.",
+            "that the bike shop is Halfords.",
+            False,
+        ),
+        (
+            "Which bike shop do I take my bike to?",
+            "Based on the information provided in the passages, I take my bike to Halfords.",
+            "Spokes on Mill Road (ask for Femi), not Halfords any more.",
+            "that the bike shop is Spokes on Mill Road, not Halfords.",
+            True,
+        ),
+        (
+            "How much is the allotment rent?",
+            "The allotment rent is £42 a year.",
+            "£48 a year from this year (it was £42), due by 1 March.",
+            "that the allotment rent is £48 a year.",
+            True,
+        ),
+    ],
+)
+def test_a_lesson_must_carry_what_the_correction_changed(
+    question: str, answer: str, corrected: str, rest: str, kept: bool
+) -> None:
+    item = LessonInput("correction:6", "t6", question, answer, corrected)
+    distiller = LessonDistiller(
+        ScriptedBackend(
+            [json.dumps({"ops": [{"op": "add", "text": lesson_anchor(question) + rest}]})]
+        )
+    )
+    assert bool(distiller.propose(item, [])) == kept
+    if not kept:
+        assert distiller.refused[0]["reason"] == "says only what the rejected answer said"
