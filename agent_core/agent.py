@@ -45,6 +45,7 @@ from agent_core.traces import Step, Trace, TraceStore
 from models.chat import ChatBackend, GenerationSettings, Message
 from models.errors import ContextTooSmallError
 from tools.base import Risk
+from tools.builtins import files, knowledge
 from tools.executor import ToolExecutor, ToolOutcome
 
 
@@ -688,7 +689,9 @@ def _failures(steps: Sequence[Step]) -> set[str]:
 # The frame a file's or the notes' text comes in for the model ("[/home/me/family.txt | 226
 # characters]" and "(The text below is the file's content: ...)"): not for a person to read.
 _FRAME_HEADER = re.compile(r"\A\[(?P<path>[^|\]\n]+) \|[^\]\n]*\]\n")
-_FRAME_NOTE = re.compile(r"\A\((?:The text below|Passages from)[^\n]*\)\n")
+_FRAME_NOTE = re.compile(
+    rf"\A(?:{re.escape(files.UNTRUSTED_NOTE)}|{re.escape(knowledge.UNTRUSTED_NOTE)})\n"
+)
 
 
 def _readable(observation: str) -> str:

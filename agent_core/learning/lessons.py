@@ -110,9 +110,8 @@ def vague_reason(
     anchor is judged: the anchor repeats the question, so it proves nothing by itself; it
     must share a word with what the user ``said`` (the correction, the comment), say something
     of the ``corrected`` answer that the rejected one did not, and may not mostly repeat the
-    ``rejected`` answer, give a number the user did not, nor be mostly
-    words of the ``others`` (the lessons the model was shown) that have nothing to do with
-    this run."""
+    ``rejected`` answer, give a number the user did not, nor be mostly words of the ``others``
+    (the lessons the model was shown) that have nothing to do with this run."""
     others_words = content_words(others)
     words = text.split()
     if re.search(r"<[^>]*>|\.\.\.|\bN\b", text):
