@@ -50,8 +50,9 @@ def model_identity(path: Path | str, n_ctx: int) -> str:
 
 def seed_folders() -> list[Path]:
     """Read-only states made when Jackdaw was installed (``jackdaw models warm --into``), so
-    even the first question after installing need not read the prompt's start."""
-    return [Path(sys.prefix) / "share" / "jackdaw" / "prompt-states"]
+    even the first question after installing need not read the prompt's start; in the
+    packaged app, the ones its build made (``packaging/build.py``)."""
+    return [Path(getattr(sys, "_MEIPASS", sys.prefix)) / "share" / "jackdaw" / "prompt-states"]
 
 
 class PromptStates:

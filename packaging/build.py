@@ -183,6 +183,32 @@ def check_version(expected: str) -> str:
     return shown
 
 
+def warm_prompt_states() -> str:
+    """Have the built app read the start every prompt shares and keep its state inside the
+    folder (the seeds ``models.prompt_state.seed_folders`` finds in a frozen app), so the first
+    question after installing does not spend ~9 s reading it. Made by the app itself: the
+    states are named by its model, llama.cpp and exact prompt tokens. A failure only costs the
+    first question that time, so it is reported, not fatal."""
+    seeds = APP / "_internal" / "share" / "jackdaw" / "prompt-states"
+    shutil.rmtree(seeds, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="jackdaw-build-warm-") as tmp:
+        result = subprocess.run(
+            [str(APP / exe_name("jackdaw")), "models", "warm", "--into", str(seeds)],
+            cwd=tmp,
+            env=clean_env(Path(tmp)),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    if result.returncode != 0:
+        shutil.rmtree(seeds, ignore_errors=True)
+        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        return "prompt states not prepared (the first question reads the prompt): " + " / ".join(
+            tail
+        )
+    return result.stdout.strip()
+
+
 def normalise_permissions(folder: Path) -> None:
     """Readable by everyone, writable by the owner only (the converted GGUF is written 0600)."""
     for path in [folder, *folder.rglob("*")]:
@@ -259,6 +285,8 @@ def build(archive: str | None, level: int | None, clean: bool = False) -> dict:
     seconds = run_pyinstaller(clean)
     normalise_permissions(APP)
     shown = check_version(version)
+    log(warm_prompt_states())
+    normalise_permissions(APP)
     info = {
         "version": version,
         "fingerprint": fingerprint(),

@@ -219,6 +219,24 @@ def test_ask_answers_on_the_default_model(app: App) -> None:
     assert Path(answer["model_path"]).resolve().is_relative_to(app.folder.resolve())
 
 
+def test_the_first_question_starts_from_the_prompt_state_made_at_build(
+    app: App, tmp_path: Path
+) -> None:
+    """The build has the app read the start every prompt shares and keeps its state in the
+    folder: a new user's first question loads it instead of reading ~800 tokens (~9 s on two
+    cores), so nothing needs saving in the new home."""
+    seeds = app.folder / "_internal" / "share" / "jackdaw" / "prompt-states"
+    assert sorted(seeds.glob("*.kv")), f"the build made no prompt states in {seeds}"
+    home = tmp_path / "new-home"
+    new_user = App(app.folder, app.work, {**app.env, "JACKDAW_HOME": str(home)})
+    result = new_user.run("ask", "Say hello in one short sentence.", "--json")
+    result.assert_clean_exit()
+    assert result.json()["status"] == "ok", result.describe()
+    assert home.is_dir(), result.describe()
+    saved = sorted(p.name for p in home.rglob("*.kv"))
+    assert saved == [], f"the first question read the prompt's start again: {saved}"
+
+
 def test_index_and_search_a_pdf_and_a_markdown_file(app: App, notes: Path) -> None:
     added = app.run("folders", "add", str(notes), "--json")
     added.assert_clean_exit()
