@@ -104,7 +104,8 @@ class ExemplarBackend:
         if self.fail_after is not None and len(self.requests) >= self.fail_after:
             raise RuntimeError("the model crashed")
         self.requests.append({"messages": messages, "settings": settings, "tools": tools})
-        question = messages[-1]["content"].strip().splitlines()[-1].strip().lower()
+        asked = messages[-1]["content"].split("\n\nVerified facts")[0]  # the facts come last
+        question = asked.strip().splitlines()[-1].strip().lower()
         system = messages[0]["content"]
         answer = "I do not know."
         for q, a in re.findall(r"^Q: (.*)\nA: (.*)$", system, re.MULTILINE):

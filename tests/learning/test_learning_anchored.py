@@ -65,8 +65,8 @@ def test_a_distant_paraphrase_sees_the_correction_its_note_holds(world, bike) ->
     trace, backend = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
     prompt = backend.requests[0]["messages"][-1]["content"]
     assert f"Question: {QUESTION}\n  Answer: {CORRECT}" in prompt
-    # ...after the notes, next to the question (where the small model reads it).
-    assert prompt.index("From my files:") < prompt.index(CORRECT) < prompt.index(PARAPHRASE)
+    # ...last, after the notes and the question (where the small model reads it).
+    assert prompt.index("From my files:") < prompt.index(PARAPHRASE) < prompt.index(CORRECT)
     (fact,) = trace.extra["corrections"]
     assert fact["anchored_in"] == "bike.md" and fact["kind"] == "correction"
     assert trace.final_answer == "1937."  # a fact in the prompt, not an answer by itself

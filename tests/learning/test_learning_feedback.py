@@ -78,7 +78,8 @@ def test_a_similar_question_gets_the_correction_as_a_verified_fact(world) -> Non
     prompt = backend.requests[0]["messages"][-1]["content"]
     assert "Verified facts from the user's own corrections" in prompt
     assert "Answer: 8443 (your correction of" in prompt
-    assert prompt.endswith(paraphrase)  # the question stays last
+    # the facts come last, right after the question (where the small model heeds them)
+    assert prompt.index(paraphrase) < prompt.index("Verified facts") < prompt.index("8443")
     assert trace.extra["corrections"][0]["answer"] == "8443"
     assert "correction" not in trace.extra  # not strong enough to answer by itself
 
