@@ -5,11 +5,11 @@ Before a run it recalls, for the question:
 
 * verified facts: active corrections, and answers the user rated up (that used no tools,
   whose notes have not changed since), whose question is at least ``correction_similarity``
-  similar; at ``correction_strong_similarity`` or more, when the two questions also agree
-  on their names and numbers (:func:`terms_agree`) and on what they ask for (a day is not a
-  time: :func:`asks_alike`), the best one *is* the answer (the agent
-  answers with it and cites "your correction of DATE" or "the answer you rated up on
-  DATE", without a model call);
+  similar and asks for the same kind of thing (a day is not a time: :func:`asks_alike`); at
+  ``correction_strong_similarity`` or more, when the two questions also agree on their names
+  and numbers (:func:`terms_agree`), the best one *is* the answer (the agent answers with it
+  and cites "your correction of DATE" or "the answer you rated up on DATE", without a model
+  call);
 * below that, down to ``anchored_fact_similarity``: a correction whose question is the
   nearest learnt one, by ``anchored_fact_margin``, when the note passage ranked first for this
   question holds its answer's names and numbers (:func:`anchored`): the same need in other words
@@ -226,7 +226,15 @@ class LearningMemory:
         floor = config.correction_similarity
         if passages:  # the runner-up counts too: it must stand anchored_fact_margin behind
             floor = min(floor, config.anchored_fact_similarity - config.anchored_fact_margin)
-        learnt = self._learnt_facts(question, vector, floor)
+        # A learnt answer to a question asking for another kind of thing (a day, not a time)
+        # is no fact for this one: shown last in the prompt, the model said it anyway
+        # (measured: "What time does Ellie's piano lesson start?", 0.91 from the corrected
+        # "On which day are Ellie's piano lessons?" -> "... starts on Wednesdays").
+        learnt = [
+            f
+            for f in self._learnt_facts(question, vector, floor)
+            if asks_alike(question, f.question)
+        ]
         facts = [f for f in learnt if f.similarity >= config.correction_similarity][:MAX_FACTS]
         corrected = any(f.kind == "correction" for f in facts)
         if not facts and passages:
@@ -237,7 +245,6 @@ class LearningMemory:
             and not best.anchored_in  # shown by its note: the model reads it, never alone
             and best.similarity >= config.correction_strong_similarity
             and terms_agree(question, best.question)
-            and asks_alike(question, best.question)
         ):
             return Recall(facts=facts, answer=best)
         similar = self.experiences.similar(question, vector, config.experience_similarity)

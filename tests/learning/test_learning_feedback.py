@@ -111,6 +111,11 @@ def test_a_close_question_asking_for_another_kind_of_thing_is_not_answered(world
     trace, backend = world.ask("What time does Ellie's piano lesson start?", [final("At 17:30.")])
     assert "correction" not in trace.extra and len(backend.requests) == 1
     assert trace.final_answer == "At 17:30."
+    # ...nor shown to the model: shown last in the prompt, the day was said as the time.
+    assert "Wednesdays" not in backend.requests[0]["messages"][-1]["content"]
+    assert "corrections" not in trace.extra
+    trace, backend = world.ask("Which day of the week are Ellie's piano lessons?", [final("x")])
+    assert trace.extra.get("corrections") or trace.extra.get("correction")
     assert asks_alike("In what year did I plant the apple tree?", "When was it planted?")
     assert asks_alike("At what time is the lesson now?", "What time does the lesson start?")
     assert not asks_alike("Which days is PE?", "What time is PE?")
