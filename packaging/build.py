@@ -191,21 +191,23 @@ def warm_prompt_states() -> str:
     first question that time, so it is reported, not fatal."""
     seeds = APP / "_internal" / "share" / "jackdaw" / "prompt-states"
     shutil.rmtree(seeds, ignore_errors=True)
+    failed = "prompt states not prepared (the first question reads the prompt): "
     with tempfile.TemporaryDirectory(prefix="jackdaw-build-warm-") as tmp:
-        result = subprocess.run(
-            [str(APP / exe_name("jackdaw")), "models", "warm", "--into", str(seeds)],
-            cwd=tmp,
-            env=clean_env(Path(tmp)),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        try:
+            result = subprocess.run(
+                [str(APP / exe_name("jackdaw")), "models", "warm", "--into", str(seeds)],
+                cwd=tmp,
+                env=clean_env(Path(tmp)),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            shutil.rmtree(seeds, ignore_errors=True)
+            return failed + str(exc)
     if result.returncode != 0:
         shutil.rmtree(seeds, ignore_errors=True)
-        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-        return "prompt states not prepared (the first question reads the prompt): " + " / ".join(
-            tail
-        )
+        return failed + " / ".join((result.stdout + result.stderr).strip().splitlines()[-5:])
     return result.stdout.strip()
 
 
