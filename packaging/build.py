@@ -166,16 +166,21 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def check_version(expected: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="jackdaw-build-check-") as tmp:
-        result = subprocess.run(
-            [str(APP / exe_name("jackdaw")), "--version"],
+def run_app(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """The built app with ``args``, in a new home and working folder, in a clean environment."""
+    with tempfile.TemporaryDirectory(prefix="jackdaw-build-run-") as tmp:
+        return subprocess.run(
+            [str(APP / exe_name("jackdaw")), *args],
             cwd=tmp,
             env=clean_env(Path(tmp)),
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
+
+
+def check_version(expected: str) -> str:
+    result = run_app("--version", timeout=120)
     shown = result.stdout.strip()
     if result.returncode != 0 or shown != f"jackdaw {expected}":
         sys.stderr.write(result.stdout + result.stderr)
@@ -192,19 +197,11 @@ def warm_prompt_states() -> str:
     seeds = APP / "_internal" / "share" / "jackdaw" / "prompt-states"
     shutil.rmtree(seeds, ignore_errors=True)
     failed = "prompt states not prepared (the first question reads the prompt): "
-    with tempfile.TemporaryDirectory(prefix="jackdaw-build-warm-") as tmp:
-        try:
-            result = subprocess.run(
-                [str(APP / exe_name("jackdaw")), "models", "warm", "--into", str(seeds)],
-                cwd=tmp,
-                env=clean_env(Path(tmp)),
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            shutil.rmtree(seeds, ignore_errors=True)
-            return failed + str(exc)
+    try:
+        result = run_app("models", "warm", "--into", str(seeds), timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(seeds, ignore_errors=True)
+        return failed + str(exc)
     if result.returncode != 0:
         shutil.rmtree(seeds, ignore_errors=True)
         return failed + " / ".join((result.stdout + result.stderr).strip().splitlines()[-5:])

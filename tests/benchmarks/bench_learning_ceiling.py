@@ -73,7 +73,7 @@ class OracleRecall:
 
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
-    needs = [n for n in NEEDS[: args.limit or None] + TRICKY[: args.limit or None]]
+    needs = NEEDS[: args.limit or None] + TRICKY[: args.limit or None]
     services, _ = build_services(home, args)
     rows: list[Asked] = []
     oracle = OracleRecall()
@@ -115,8 +115,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         agent.learning = oracle
         for need, fact in learnt:
             oracle.fact = fact
-            row = put("oracle", "paraphrase", need, need.paraphrase)
-            row.correction_in_prompt = True
+            put("oracle", "paraphrase", need, need.paraphrase)
         said = [need.check(fact.answer) for need, fact in learnt]
     finally:
         services.close()
