@@ -17,12 +17,22 @@ the paraphrase: "No, Sam does not take a packed lunch" for "What does Sam eat fo
 3 is the most any recall that shows learnt answers to the model can give; above it only
 answers said without the model, which need the app to know that two questions ask the same.
 
+With ``--neighbours K`` it also asks each paraphrase
+
+4. shown only the K learnt answers of *other* needs nearest to it (at least 0.5 similar and
+   asking for the same kind of thing, as the loop filters them): what a recall that reaches
+   too far does to a question whose own answer it does not have (a new question about a note
+   where neighbouring needs were learnt);
+5. shown its own learnt answer among those K, nearest first: a recall that reaches the right
+   answer along with its neighbours.
+
     .venv/bin/python tests/benchmarks/bench_learning_ceiling.py --show --json ceiling.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -35,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from agent_core.agent import Recall  # noqa: E402
+from agent_core.learning.memory import asks_alike  # noqa: E402
+from agent_core.learning.similarity import QuestionEncoder, cosine  # noqa: E402
 from agent_core.prompting import Passage, Turn, VerifiedFact  # noqa: E402
 from agent_core.traces import Trace  # noqa: E402
 from tests.benchmarks.bench_answers import ask  # noqa: E402
@@ -53,10 +65,10 @@ from tools.executor import ToolExecutor  # noqa: E402
 
 class OracleRecall:
     """The learning loop as it would be if it always recalled the right learnt answer: the
-    fact set for the next question, and nothing else (no plans, no direct answers)."""
+    facts set for the next question, and nothing else (no plans, no direct answers)."""
 
     def __init__(self) -> None:
-        self.fact: VerifiedFact | None = None
+        self.facts: list[VerifiedFact] = []
 
     def recall(
         self,
@@ -66,10 +78,13 @@ class OracleRecall:
         executor: ToolExecutor,
         passages: Sequence[Passage] = (),
     ) -> Recall:
-        return Recall(facts=[self.fact] if self.fact else [])
+        return Recall(facts=list(self.facts))
 
     def after_run(self, trace: Trace, recall: Recall) -> None:
         pass
+
+
+NEIGHBOUR_FLOOR = 0.5  # the lowest similarity at which the loop shows a learnt answer
 
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
@@ -114,12 +129,48 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         log("3. the paraphrases, each shown its own learnt answer")
         agent.learning = oracle
         for need, fact in learnt:
-            oracle.fact = fact
+            oracle.facts = [fact]
             put("oracle", "paraphrase", need, need.paraphrase)
+        if args.neighbours:
+            encoder = services.learning.memory.encoder
+            for phase, own in (("neighbours", False), ("own+neighbours", True)):
+                log(f"{4 + own}. the paraphrases, each shown {phase.replace('+', ' and ')}")
+                for need, fact in learnt:
+                    oracle.facts = nearest(encoder, need, fact, learnt, args.neighbours, own)
+                    put(phase, "paraphrase", need, need.paraphrase)
         said = [need.check(fact.answer) for need, fact in learnt]
     finally:
         services.close()
     return figures(rows, learnt, said, time.perf_counter() - started)
+
+
+def nearest(
+    encoder: QuestionEncoder,
+    need: Need,
+    fact: VerifiedFact,
+    learnt: list[tuple[Need, VerifiedFact]],
+    k: int,
+    own: bool,
+) -> list[VerifiedFact]:
+    """The ``k`` learnt answers of other needs nearest to ``need``'s paraphrase (at least
+    ``NEIGHBOUR_FLOOR`` similar, asking for the same kind of thing), and its own ``fact``
+    when ``own``; nearest first, each with its similarity."""
+    vector = encoder.vector(need.paraphrase)
+
+    def similar(f: VerifiedFact) -> VerifiedFact:
+        return dataclasses.replace(
+            f, similarity=round(cosine(vector, encoder.vector(f.question)), 4)
+        )
+
+    others = [
+        similar(f) for n, f in learnt if n is not need and asks_alike(need.paraphrase, f.question)
+    ]
+    picked = sorted(
+        (f for f in others if f.similarity >= NEIGHBOUR_FLOOR), key=lambda f: -f.similarity
+    )[:k]
+    if own:
+        picked = sorted([*picked, similar(fact)], key=lambda f: -f.similarity)
+    return picked
 
 
 def taught(path: str) -> dict[str, Asked]:
@@ -155,6 +206,11 @@ def figures(
         "before_right_first": share("before", "confirmed"),
         "oracle_right_first": share("oracle", "confirmed"),
         "learnt_answers_answer_paraphrase": round(sum(said) / n, 3) if n else 0.0,
+        **{
+            f"{phase}_share": share(phase)
+            for phase in ("neighbours", "own+neighbours")
+            if any(r.phase == phase for r in rows)
+        },
         "leaks_oracle": sum(1 for r in rows if r.phase == "oracle" and r.leak),
         "model_calls_oracle": sum(r.model_calls for r in rows if r.phase == "oracle"),
         "tool_calls_oracle": sum(len(r.tools) for r in rows if r.phase == "oracle"),
@@ -179,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="take the answers with the learning loop off from an earlier run's --json",
     )
+    parser.add_argument(
+        "--neighbours",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also show each paraphrase the K nearest other learnt answers, without and "
+        "with its own",
+    )
     parser.add_argument("--show", action="store_true", help="print every answer")
     parser.add_argument("--json", metavar="FILE", help="write all answers and figures here")
     args = parser.parse_args(argv)
@@ -196,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['oracle_corrected']:.0%}; right first {result['before_right_first']:.0%} -> "
         f"{result['oracle_right_first']:.0%}"
     )
+    for phase in ("neighbours", "own+neighbours"):
+        if f"{phase}_share" in result:
+            label = f"paraphrases, {phase.replace('+', ' and ')} shown:"
+            print(f"  {label:37} {result[f'{phase}_share']:.0%}")
     said = result["learnt_answers_answer_paraphrase"]
     print(f"  learnt answers that answer the paraphrase as said: {said:.0%}")
     print(
