@@ -110,6 +110,9 @@ class Recall:
     answer: VerifiedFact | None = None  # a strong match: answer with it, citing it
     guidance: list[Guidance] = field(default_factory=list)
     plan: ReplayPlan | None = None
+    # The nearest learnt fact when none goes to the model: shown to the person beside the
+    # answer, never to the model (a neighbouring need's fact misleads it).
+    related: VerifiedFact | None = None
     # For the trace: e.g. "learning_calls", model calls the learning loop made for this run.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -253,6 +256,8 @@ class Agent:
         trace.extra.update(recall.extra)
         if recall.answer is not None:
             trace.extra["correction"] = recall.answer.to_dict()
+        if recall.related is not None:
+            trace.extra["related_fact"] = recall.related.to_dict()
         if recall.plan is not None:
             trace.extra["replayed_from"] = recall.plan.info.get("experience_id")
             trace.extra["replay"] = {**recall.plan.info, "replayed_steps": [], "fell_back": None}

@@ -26,7 +26,7 @@ from agent_core.cli_output import (
     print_json,
     write_out,
 )
-from agent_core.progress import step_line
+from agent_core.progress import related_fact_line, step_line
 from agent_core.services import Services
 from agent_core.traces import Trace
 from models.discovery import recorded_model_label
@@ -73,6 +73,7 @@ def trace_result(trace: Trace) -> dict[str, Any]:
         "model_path": trace.model.get("path"),
         "sources": trace.extra.get("sources", []),
         "replayed_from": trace.extra.get("replayed_from"),
+        "related_fact": trace.extra.get("related_fact"),
     }
 
 
@@ -145,6 +146,9 @@ def cmd_ask(args: argparse.Namespace, services: Services) -> int:
 def print_sources(trace: Trace) -> None:
     for i, source in enumerate(trace.extra.get("sources", []), 1):
         sys.stdout.write(f"  [{i}] {for_terminal(source['source'])}\n")
+    related = related_fact_line(trace.extra)
+    if related:
+        sys.stdout.write(f"  {for_terminal(related)}\n")
 
 
 def cmd_chat(args: argparse.Namespace, services: Services) -> int:

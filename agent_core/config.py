@@ -138,6 +138,10 @@ class LearningConfig:
     # ranks first holds its answer's names and numbers (the same need, in other words).
     anchored_fact_similarity: float = 0.5
     anchored_fact_margin: float = 0.05
+    # Below that, the nearest learnt fact at least this similar, by related_fact_margin, is
+    # shown to the person beside the answer (not to the model): "You taught me ...".
+    related_fact_similarity: float = 0.6
+    related_fact_margin: float = 0.1
     recall_confirmed_answers: bool = True  # an up-rated answer counts as a correction does
     learn_experiences: bool = True  # learn scripts from successful runs as they happen
     experience_similarity: float = 0.75  # workflows of tasks this similar guide the model

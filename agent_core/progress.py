@@ -6,6 +6,7 @@ The CLI prints these lines while a run goes on, the desktop app shows them above
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from agent_core.agent import AgentEvent
@@ -39,3 +40,17 @@ def step_line(event: AgentEvent) -> str | None:
         first = _short(data.get("observation", ""), 100)
         return f"{data.get('tool', '')} {status}: {first}" if first else None
     return None
+
+
+def related_fact_line(extra: dict[str, Any]) -> str | None:
+    """What the person is shown beside an answer when something they taught is close to the
+    question but was not given to the model (``related_fact`` on the trace): "You taught me:
+    "What is my blood type?" -> My blood type is A negative. (rated up on 2026-12-01)"."""
+    fact = extra.get("related_fact")
+    if not isinstance(fact, dict) or not fact.get("answer"):
+        return None
+    how = "rated up" if fact.get("kind") == "confirmed" else "your correction"
+    stamp = fact.get("created_at")
+    when = f" on {time.strftime('%Y-%m-%d', time.localtime(stamp))}" if stamp else ""
+    question = _short(fact.get("question", ""), 120)
+    return f'You taught me: "{question}" -> {_short(fact["answer"], 240)} ({how}{when})'

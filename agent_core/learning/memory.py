@@ -16,6 +16,10 @@ Before a run it recalls, for the question:
   ("What's the combination for the Kryptonite lock on my bike?" for "What is the code of my
   bike's D-lock?", 0.64). The answer of a question far off in words, or one the notes do not
   say, stays out (it hijacked close questions when shown by similarity alone);
+* when no fact goes to the model, the nearest learnt one, at least ``related_fact_similarity``
+  similar and ``related_fact_margin`` clear of the next: shown to the person beside the answer
+  ("You taught me ..."), who can tell the same need from a neighbouring one where the model
+  and the embedder cannot;
 * guidance: the workflows of usable experiences at least ``experience_similarity`` similar;
 * a replay plan: the first of those whose script fits the task (its pattern captures the
   slots; or, at ``replay_similarity`` or more, one small model call fills the slots, each
@@ -223,8 +227,12 @@ class LearningMemory:
         config = self.config
         self._registry = executor.registry  # for learning from this run afterwards
         vector = self.encoder.vector(question)
-        floor = config.correction_similarity
-        if passages:  # the runner-up counts too: it must stand anchored_fact_margin behind
+        # The runner-up counts too: the nearest must stand a margin ahead of it.
+        floor = min(
+            config.correction_similarity,
+            config.related_fact_similarity - config.related_fact_margin,
+        )
+        if passages:
             floor = min(floor, config.anchored_fact_similarity - config.anchored_fact_margin)
         # A learnt answer to a question asking for another kind of thing (a day, not a time)
         # is no fact for this one: shown last in the prompt, the model said it anyway
@@ -256,7 +264,20 @@ class LearningMemory:
         if plan is not None:  # the workflow of the script being replayed comes first
             guidance.sort(key=lambda g: g.experience_id != plan.experience.id)
         extra = {"learning_calls": calls} if calls else {}
-        return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra)
+        related = None if facts else self._related(learnt)
+        return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra, related=related)
+
+    def _related(self, learnt: list[VerifiedFact]) -> VerifiedFact | None:
+        """The nearest learnt fact, when it stands ``related_fact_margin`` clear of the next and
+        is at least ``related_fact_similarity`` similar: for the person to see beside the
+        answer. Measured: given to the model, a neighbouring need's fact turned right answers
+        wrong ("What is our cat called?" -> "9 years old"); in front of the person it cannot."""
+        if not learnt or learnt[0].similarity < self.config.related_fact_similarity:
+            return None
+        runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
+        if learnt[0].similarity - runner_up < self.config.related_fact_margin:
+            return None
+        return learnt[0]
 
     def _learnt_facts(self, question: str, vector: Any, floor: float) -> list[VerifiedFact]:
         """Active corrections and (unless switched off) confirmed answers at least ``floor``

@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from agent_core.progress import step_line
+from agent_core.progress import related_fact_line, step_line
 from agent_core.traces import Trace
 from desktop import seams
 from desktop.chat.correction import CorrectionDialog
@@ -343,6 +343,7 @@ class ChatController(QObject):
     def _decorate(self, card: AnswerCard, trace: Trace) -> None:
         card.trace_id = trace.id
         card.set_sources(trace.extra.get("sources", []))
+        card.set_related(related_fact_line(trace.extra or {}))
         for label, tip in markers_for(trace):
             card.add_marker(label, tip)
         speed = tokens_per_second(trace)

@@ -101,6 +101,16 @@ class AnswerCard(QFrame):
         self.sources_label.hide()
         layout.addWidget(self.sources_label)
 
+        # Something the user taught that is close to this question, not given to the model.
+        self.related_label = muted_label()
+        self.related_label.setWordWrap(True)
+        self.related_label.setToolTip(
+            "A question close to this one that you corrected or rated up. It was not given "
+            "to the model, which cannot tell whether it asks the same thing: you can."
+        )
+        self.related_label.hide()
+        layout.addWidget(self.related_label)
+
         footer = QHBoxLayout()
         footer.setSpacing(4)
         self.up = self._feedback_button("▲ Good", "This answer helped (Alt+G)")
@@ -245,6 +255,10 @@ class AnswerCard(QFrame):
         self.sources_label.setText(f'<span style="color:#6b7280">Sources</span><br>{links}')
         self.sources_label.setToolTip("Click a source to open it")
         self.sources_label.show()
+
+    def set_related(self, line: str | None) -> None:
+        self.related_label.setText(line or "")
+        self.related_label.setVisible(bool(line))
 
     def add_marker(self, text: str, tip: str = "") -> QLabel:
         label = QLabel(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent_core import __version__
-from agent_core.cli import trace_result
+from agent_core.cli import print_sources, trace_result
 from agent_core.traces import Trace
 from models.catalog import DEFAULT_MODEL
 from models.gguf_info import model_info
@@ -198,3 +198,26 @@ def test_ask_answers_with_sources_from_a_watched_folder(jackdaw_home: Path, tmp_
     sources = json.loads(done.stdout)["sources"]
     assert sources and sources[0]["source"] == f"{notes.resolve() / 'garden.md'} (Garden)"
     assert "Alice" in sources[0]["text"]
+
+
+def test_ask_prints_something_taught_close_to_the_question_after_the_sources(capsys) -> None:
+    trace = Trace(question="What blood type group am I?", model={}, settings={})
+    trace.extra = {
+        "sources": [{"source": "health.md", "text": "..."}],
+        "related_fact": {
+            "question": "What is my blood type?",
+            "answer": "A negative.",
+            "kind": "correction",
+            "created_at": 1_764_000_000.0,
+        },
+    }
+    print_sources(trace)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "  [1] health.md"
+    assert lines[1].startswith(
+        '  You taught me: "What is my blood type?" -> A negative. (your correction on 20'
+    )
+    assert trace_result(trace)["related_fact"]["answer"] == "A negative."
+    trace.extra.pop("related_fact")
+    print_sources(trace)
+    assert capsys.readouterr().out == "  [1] health.md\n"

@@ -654,6 +654,13 @@ class Asked:
     from_confirmed: bool = False  # of those: from an answer the user rated up
     feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
     anchored: bool = False  # the fact in the prompt came by its note (below the similarity)
+    related: str = ""  # what the user taught, shown to them beside the answer (not the model)
+    related_right: bool = False  # ...and it answers this question (the check passes on it)
+
+    @property
+    def on_screen(self) -> bool:
+        """The person has the right answer in front of them: the answer, or beside it."""
+        return self.correct or self.related_right
 
 
 def asked(
@@ -682,6 +689,8 @@ def asked(
         trace.id,
         (trace.extra.get("correction") or {}).get("kind") == "confirmed",
         anchored=any(f.get("anchored_in") for f in trace.extra.get("corrections", [])),
+        related=(related := (trace.extra.get("related_fact") or {}).get("answer", "")),
+        related_right=bool(related) and check(related),
     )
 
 
@@ -700,6 +709,8 @@ def show(row: Asked) -> None:
     how += " [fact in prompt]" if row.correction_in_prompt else ""
     how += " [anchored]" if row.anchored else ""
     how += f" [replayed {row.replayed_steps}]" if row.replayed_steps else ""
+    if row.related:
+        how += f" [you taught ({'right' if row.related_right else 'other'}): {row.related[:60]!r}]"
     log(
         f"  {mark} {row.phase:<6} {row.kind:<11} {row.question}\n"
         f"        -> {row.answer[:150]!r} ({row.model_calls} calls, {row.seconds:.1f} s"
@@ -975,6 +986,9 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
             "from_correction_after": share(after, "from_correction"),
             "from_confirmed_after": share(after, "from_confirmed"),
             "correction_in_prompt_after": share(after, "correction_in_prompt"),
+            "on_screen_after": share(after, "on_screen"),
+            "related_shown_after": sum(1 for r in after if r.related),
+            "related_right_after": sum(1 for r in after if r.related_right),
             "leaks_before": sum(1 for r in before if r.leak),
             "leaks_after": sum(1 for r in after if r.leak),
             "model_calls_before": sum(r.model_calls for r in before),
@@ -1120,6 +1134,13 @@ def print_figures(f: dict[str, Any]) -> None:
         f"{percent(o['from_correction_after'])} said from a correction or an up-rated answer "
         f"({percent(o['from_confirmed_after'])} up-rated), "
         f"{percent(o['correction_in_prompt_after'])} with one in the prompt\n"
+    )
+    out(
+        f"right on screen (the answer, or what the user taught shown beside it): "
+        f"{percent(o['on_screen_after'])} of the paraphrases of all needs over the notes "
+        f"({o['related_shown_after']} shown something taught, {o['related_right_after']} "
+        f"of it right for them); controls shown something taught: "
+        f"{s['all_controls']['related_shown_after']} of {s['all_controls']['n']}\n"
     )
     c = s["all_controls"]
     out(

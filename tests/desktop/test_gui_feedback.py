@@ -192,3 +192,33 @@ def test_schedule_text() -> None:
             "current_score": 0.75, "reason": "scores 0.500, below the current 0.750"}  # fmt: skip
     text = schedule_text({**base, "next_run_at": now, "last_run": last}, now)
     assert "last run" in text and "rejected (0.500 vs 0.750)" in text and "below" in text
+
+
+def test_something_taught_close_to_a_new_question_is_shown_beside_its_answer(
+    qtbot, make_app
+) -> None:
+    app = make_app(
+        [final("Your blood type is A negative."), final("I do not know.")],
+        extra={"embedder": FakeEmbedder()},
+    )
+    send(qtbot, app, "What is my blood type?")
+    wait_answer(qtbot, app)
+    first = last_card(app)
+    assert not first.related_label.isVisible()  # nothing taught yet
+    qtbot.mouseClick(first.up, Qt.MouseButton.LeftButton)
+    engine = seams.learning_service(app.services)
+    qtbot.waitUntil(lambda: bool(engine.ratings(first.trace_id)), timeout=10_000)
+
+    # Close (0.73 on this embedder), too far to give the model: the person sees it.
+    send(qtbot, app, "What blood type group am I?")
+    wait_answer(qtbot, app)
+    card = last_card(app)
+    assert card.text() == "I do not know."  # the model's own answer, untouched
+    qtbot.waitUntil(card.related_label.isVisible, timeout=10_000)
+    text = card.related_label.text()
+    assert text.startswith(
+        'You taught me: "What is my blood type?" -> Your blood type is A negative.'
+    )
+    assert "(rated up on 20" in text
+    layout = card.layout()
+    assert layout.indexOf(card.body) < layout.indexOf(card.related_label)
