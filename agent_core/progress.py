@@ -1,6 +1,7 @@
 """Steps as a person reads them: one short line for each thing the agent does.
 
-The CLI prints these lines while a run goes on, the desktop app shows them above the answer.
+The CLI prints these lines while a run goes on, the desktop app shows them above the answer;
+both show :func:`related_fact_line` below it.
 """
 
 from __future__ import annotations
