@@ -7,7 +7,6 @@ both show :func:`related_fact_line` below it.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from agent_core.agent import AgentEvent
@@ -51,7 +50,6 @@ def related_fact_line(extra: dict[str, Any]) -> str | None:
     if not isinstance(fact, dict) or not fact.get("answer"):
         return None
     how = "rated up" if fact.get("kind") == "confirmed" else "your correction"
-    stamp = fact.get("created_at")
-    when = f" on {time.strftime('%Y-%m-%d', time.localtime(stamp))}" if stamp else ""
+    when = f" on {fact['date']}" if fact.get("date") else ""  # VerifiedFact.to_dict's
     question = _short(fact.get("question", ""), 120)
     return f'You taught me: "{question}" -> {_short(fact["answer"], 240)} ({how}{when})'

@@ -126,6 +126,17 @@ def anchored(answer: str, passage: Passage) -> bool:
     return len(words) >= 2 and len(words & found) >= 0.8 * len(words)
 
 
+def clear_nearest(
+    learnt: Sequence[VerifiedFact], floor: float, margin: float
+) -> VerifiedFact | None:
+    """The first of ``learnt`` (nearest first), when it is at least ``floor`` similar and
+    ``margin`` ahead of the next; else None (two about as near: either may be the one meant)."""
+    if not learnt or learnt[0].similarity < floor:
+        return None
+    runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
+    return learnt[0] if learnt[0].similarity - runner_up >= margin else None
+
+
 def notes_unchanged(confirmation: Confirmation) -> bool:
     """The files the confirmed answer was read from are still as they were when it was
     asked (a changed note may say something else now: then the model reads it again)."""
@@ -272,12 +283,8 @@ class LearningMemory:
         is at least ``related_fact_similarity`` similar: for the person to see beside the
         answer. Measured: given to the model, a neighbouring need's fact turned right answers
         wrong ("What is our cat called?" -> "9 years old"); in front of the person it cannot."""
-        if not learnt or learnt[0].similarity < self.config.related_fact_similarity:
-            return None
-        runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
-        if learnt[0].similarity - runner_up < self.config.related_fact_margin:
-            return None
-        return learnt[0]
+        config = self.config
+        return clear_nearest(learnt, config.related_fact_similarity, config.related_fact_margin)
 
     def _learnt_facts(self, question: str, vector: Any, floor: float) -> list[VerifiedFact]:
         """Active corrections and (unless switched off) confirmed answers at least ``floor``
@@ -300,19 +307,13 @@ class LearningMemory:
     def _anchored(self, learnt: list[VerifiedFact], top: Passage) -> list[VerifiedFact]:
         """The nearest learnt fact, when it is a correction, stands clear of the next (by
         ``anchored_fact_margin``) and ``top``, the passage ranked first, holds its answer."""
-        if not learnt:
-            return []
-        best = learnt[0]
+        config = self.config
+        best = clear_nearest(learnt, config.anchored_fact_similarity, config.anchored_fact_margin)
         # Only a correction: it says the model misread this note, and will again in other
         # words. An answer rated up was read right; shown to new questions about the same
         # note it hijacked them (measured: 15 of 77 first questions were shown a neighbour's
         # up-rated answer; "What is our flight number to Lisbon?" got the trip's dates).
-        if best.kind != "correction" or best.similarity < self.config.anchored_fact_similarity:
-            return []
-        runner_up = learnt[1].similarity if len(learnt) > 1 else 0.0
-        if best.similarity - runner_up < self.config.anchored_fact_margin:
-            return []
-        if not anchored(best.answer, top):
+        if best is None or best.kind != "correction" or not anchored(best.answer, top):
             return []
         return [dataclasses.replace(best, anchored_in=top.source)]
 

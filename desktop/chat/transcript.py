@@ -102,8 +102,7 @@ class AnswerCard(QFrame):
         layout.addWidget(self.sources_label)
 
         # Something the user taught that is close to this question, not given to the model.
-        self.related_label = muted_label()
-        self.related_label.setWordWrap(True)
+        self.related_label = muted_label()  # wraps
         self.related_label.setToolTip(
             "A question close to this one that you corrected or rated up. It was not given "
             "to the model, which cannot tell whether it asks the same thing: you can."

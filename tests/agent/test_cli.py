@@ -209,6 +209,7 @@ def test_ask_prints_something_taught_close_to_the_question_after_the_sources(cap
             "answer": "A negative.",
             "kind": "correction",
             "created_at": 1_764_000_000.0,
+            "date": "2025-11-24",
         },
     }
     print_sources(trace)
