@@ -142,6 +142,13 @@ class LearningConfig:
     # shown to the person beside the answer (not to the model): "You taught me ...".
     related_fact_similarity: float = 0.6
     related_fact_margin: float = 0.1
+    # A model that judges whether a learnt fact below correction_similarity (down to
+    # judged_fact_similarity; the judged_candidates nearest) answers the question: "auto" (Qwen2.5
+    # Coder 1.5B when it is installed: `jackdaw models pull qwen2.5-coder-1.5b`), "chat" (the
+    # chat model), "off", or a catalogue name or GGUF path. The default 0.5B cannot judge.
+    judge_model: str = "auto"
+    judged_fact_similarity: float = 0.45
+    judged_candidates: int = 2
     recall_confirmed_answers: bool = True  # an up-rated answer counts as a correction does
     learn_experiences: bool = True  # learn scripts from successful runs as they happen
     experience_similarity: float = 0.75  # workflows of tasks this similar guide the model

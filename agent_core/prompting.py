@@ -111,6 +111,7 @@ class VerifiedFact:
     similarity: float = 1.0  # of this turn's question to the corrected one
     kind: str = "correction"  # correction | confirmed (an answer the user rated up)
     anchored_in: str = ""  # the note that holds its answer (shown below correction_similarity)
+    judged_by: str = ""  # the model that judged it answers this question (below, too)
 
     @property
     def date(self) -> str:

@@ -5,6 +5,7 @@ callables and built only when a piece needs them (``rate`` never loads a model).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from functools import cached_property
@@ -18,6 +19,7 @@ from agent_core.learning.experiences import Experience, ExperienceStore
 from agent_core.learning.export import export_jsonl
 from agent_core.learning.feedback import Correction, FeedbackStore, Rating
 from agent_core.learning.forget import ForgetReport, Forgetter
+from agent_core.learning.judge import JudgeBackend, ModelJudge, judge_model
 from agent_core.learning.lessons import Lesson, LessonDistiller, LessonStore
 from agent_core.learning.memory import LearningMemory, ModelSlotFiller
 from agent_core.learning.refine import RefinementResult, RefinementScheduler, Refiner
@@ -27,7 +29,10 @@ from agent_core.learning.versions import PromptVersion, PromptVersionStore
 from agent_core.prompting import PromptBuilder, SystemPrompt
 from agent_core.traces import Trace, TraceStore
 from models.chat import ChatBackend, GenerationSettings
+from models.errors import JackdawError
 from tools.executor import ToolExecutor
+
+log = logging.getLogger("jackdaw.learning")
 
 if TYPE_CHECKING:
     import sqlite3
@@ -49,6 +54,7 @@ class Learning:
         seed: int = 42,
         max_steps: int = 6,
         base_system_text: str | None = None,
+        judge: Callable[[], ChatBackend] | None = None,
     ) -> None:
         self.conn = conn
         self.traces = traces
@@ -60,6 +66,7 @@ class Learning:
         self.seed = seed
         self.max_steps = max_steps
         self._base_system_text = base_system_text
+        self._judge = judge
 
     @classmethod
     def from_services(cls, services: Services) -> Learning:
@@ -87,6 +94,7 @@ class Learning:
             builder=lambda: services.agent.builder,
             seed=services.config.model.seed,
             max_steps=services.config.agent.max_steps,
+            judge=_judge_source(services),
         )
         return learning
 
@@ -96,6 +104,8 @@ class Learning:
         if self._own_embedder is not None:
             self._own_embedder.close()
             self._own_embedder = None
+        if isinstance(self._judge, JudgeBackend):
+            self._judge.close()
 
     # -- the stores ------------------------------------------------------------------------------
     @cached_property
@@ -118,8 +128,14 @@ class Learning:
     def memory(self) -> LearningMemory:
         """The agent's hook (``Agent(learning=...)``)."""
         filler = _LazySlotFiller(self._backend, self.seed) if self._backend else None
+        judge = ModelJudge(self._judge, self.seed) if self._judge else None
         return LearningMemory(
-            self.feedback, self.experiences, self.encoder, self.config, slot_filler=filler
+            self.feedback,
+            self.experiences,
+            self.encoder,
+            self.config,
+            slot_filler=filler,
+            judge=judge,
         )
 
     def active_prompt(self) -> SystemPrompt:
@@ -319,3 +335,33 @@ class _LazySlotFiller:
         self, task: str, experience: Experience
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         return ModelSlotFiller(self._backend(), seed=self._seed).fill(task, experience)
+
+
+def _judge_source(services: Services) -> Callable[[], ChatBackend] | None:
+    """The model that judges whether a learnt fact answers a question (``[learning]
+    judge_model``; :mod:`agent_core.learning.judge`), or None: off, or "auto" without the
+    model installed. The chat model itself when it is the same file."""
+    setting = services.config.learning.judge_model
+    if setting.strip().lower() in ("", "off"):
+        return None
+    if setting.strip().lower() == "chat":
+        return lambda: services.chat_backend
+    model = services.config.model
+    try:
+        found = judge_model(setting, services.paths.models_dir)
+    except JackdawError as exc:
+        log.warning("no learning judge: %s", exc)
+        return None
+    if found is None:
+        return None
+    path, locate = found
+    if model.backend == "local" and path.resolve() == _chat_model_path(services):
+        return lambda: services.chat_backend  # one model in memory, not two
+    return JudgeBackend(locate, n_threads=model.n_threads, gpu_layers=model.gpu_layers)
+
+
+def _chat_model_path(services: Services) -> Path | None:
+    try:
+        return services.chat_model_path.resolve()
+    except JackdawError:  # said when a question is asked
+        return None

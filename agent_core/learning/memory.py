@@ -16,6 +16,10 @@ Before a run it recalls, for the question:
   ("What's the combination for the Kryptonite lock on my bike?" for "What is the code of my
   bike's D-lock?", 0.64). The answer of a question far off in words, or one the notes do not
   say, stays out (it hijacked close questions when shown by similarity alone);
+* else, with a judge model (``[learning] judge_model``; :mod:`agent_core.learning.judge`),
+  the nearest of the ``judged_candidates`` nearest learnt facts, down to
+  ``judged_fact_similarity``, that it says answers this question ("Which blood group am I?"
+  for "What is my blood type?", 0.71; not "What is our monthly rent?" for the allotment's);
 * when no fact goes to the model, the nearest learnt one, at least ``related_fact_similarity``
   similar and ``related_fact_margin`` clear of the next: shown to the person beside the answer
   ("You taught me ..."), who can tell the same need from a neighbouring one where the model
@@ -45,12 +49,14 @@ from agent_core.config import LearningConfig
 from agent_core.learning import slots as slotting
 from agent_core.learning.experiences import Experience, ExperienceStore, induce
 from agent_core.learning.feedback import Confirmation, FeedbackStore
+from agent_core.learning.judge import SameNeedJudge
 from agent_core.learning.outcome import verified
 from agent_core.learning.replay import ExperiencePlan
 from agent_core.learning.similarity import QuestionEncoder
 from agent_core.prompting import Guidance, Passage, Turn, VerifiedFact, render
 from agent_core.traces import Trace
 from models.chat import ChatBackend, GenerationSettings
+from models.errors import JackdawError
 from tools.base import ToolRegistry
 from tools.executor import ToolExecutor
 
@@ -218,12 +224,14 @@ class LearningMemory:
         config: LearningConfig,
         *,
         slot_filler: SlotFiller | None = None,
+        judge: SameNeedJudge | None = None,
     ) -> None:
         self.feedback = feedback
         self.experiences = experiences
         self.encoder = encoder
         self.config = config
         self.slot_filler = slot_filler
+        self.judge = judge
         self._registry: ToolRegistry | None = None
 
     # -- before a run ------------------------------------------------------------------------
@@ -245,6 +253,8 @@ class LearningMemory:
         )
         if passages:
             floor = min(floor, config.anchored_fact_similarity - config.anchored_fact_margin)
+        if self.judge is not None:
+            floor = min(floor, config.judged_fact_similarity)
         # A learnt answer to a question asking for another kind of thing (a day, not a time)
         # is no fact for this one: shown last in the prompt, the model said it anyway
         # (measured: "What time does Ellie's piano lesson start?", 0.91 from the corrected
@@ -254,10 +264,13 @@ class LearningMemory:
             for f in self._learnt_facts(question, vector, floor)
             if asks_alike(question, f.question)
         ]
+        calls: list[dict[str, Any]] = []  # model calls made here go on the trace
         facts = [f for f in learnt if f.similarity >= config.correction_similarity][:MAX_FACTS]
-        corrected = any(f.kind == "correction" for f in facts)
         if not facts and passages:
             facts = self._anchored(learnt, passages[0])
+        if not facts:
+            facts = self._judged(question, learnt, calls)
+        corrected = any(f.kind == "correction" for f in facts)
         best = facts[0] if facts else None
         if (
             best is not None
@@ -267,7 +280,6 @@ class LearningMemory:
         ):
             return Recall(facts=facts, answer=best)
         similar = self.experiences.similar(question, vector, config.experience_similarity)
-        calls: list[dict[str, Any]] = []  # model calls made here go on the trace
         # A question whose answer the user corrected is answered from the correction, never
         # by replaying a plan: the plan may be what produced the wrong answer.
         plan = None if corrected else self._plan(question, similar, executor, calls)
@@ -316,6 +328,29 @@ class LearningMemory:
         if best is None or best.kind != "correction" or not anchored(best.answer, top):
             return []
         return [dataclasses.replace(best, anchored_in=top.source)]
+
+    def _judged(
+        self, question: str, learnt: list[VerifiedFact], calls: list[dict[str, Any]]
+    ) -> list[VerifiedFact]:
+        """The nearest of the ``judged_candidates`` nearest learnt facts (at least
+        ``judged_fact_similarity`` similar) that the judge says answers ``question``
+        (:mod:`agent_core.learning.judge`: similarity alone cannot tell the same need in other
+        words from a neighbouring one down there)."""
+        judge, config = self.judge, self.config
+        if judge is None:
+            return []
+        near = [f for f in learnt if f.similarity >= config.judged_fact_similarity]
+        for fact in near[: config.judged_candidates]:
+            try:
+                same, record = judge.same_need(question, fact)
+            except JackdawError as exc:  # no judge today (its model is gone): answer anyway
+                log.warning("the learning judge is off for this session: %s", exc)
+                self.judge = None
+                return []
+            calls.append(record)
+            if same:
+                return [dataclasses.replace(fact, judged_by=str(record.get("model", "")))]
+        return []
 
     def _plan(
         self,

