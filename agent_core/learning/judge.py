@@ -14,6 +14,7 @@ odds), so the judge is the larger model when it is installed, and off otherwise.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,6 @@ from models.errors import JackdawError
 log = logging.getLogger("jackdaw.learning")
 
 SYSTEM = "You decide whether two questions ask for the same piece of information."
-_VERDICT = {"type": "string", "enum": ["yes", "no"]}
 
 
 class SameNeedJudge(Protocol):
@@ -37,7 +37,13 @@ class SameNeedJudge(Protocol):
 
 
 class ModelJudge:
-    """One yes-or-no model call, constrained to those two words, at temperature 0."""
+    """One yes-or-no model call at temperature 0: "yes" when the model's first word is.
+
+    Not constrained by a grammar: the model answers "Yes" or "No", capitalised; held to a
+    lowercase "yes" or "no" it said yes to neighbouring needs (measured on the learning curve:
+    "What is my dentist's phone number?" judged answered by the electrician's), free it said
+    yes to 1 of 73 (the probe behind docs/benchmarks.md, "Learning: the judge").
+    """
 
     def __init__(self, backend: ChatBackend | Callable[[], ChatBackend], seed: int = 42) -> None:
         self._backend = backend
@@ -57,8 +63,8 @@ class ModelJudge:
             question=question,
         )
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
-        result = backend.chat(messages, self.settings, response_schema=_VERDICT)
-        verdict = result.text.strip().strip('"').lower()
+        result = backend.chat(messages, self.settings)
+        verdict = result.text.strip().lower()
         record = {
             "purpose": "same_need",
             "model": backend.info.name,
@@ -68,7 +74,7 @@ class ModelJudge:
             "completion_tokens": result.completion_tokens,
             "duration_ms": result.duration_ms,
         }
-        return verdict == "yes", record
+        return re.match(r"yes\b", verdict) is not None, record
 
 
 def judge_model(setting: str, models_dir: Path) -> tuple[Path, Callable[[], Path]] | None:

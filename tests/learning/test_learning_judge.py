@@ -142,15 +142,17 @@ def test_a_failing_judge_is_switched_off_and_the_question_is_answered(world) -> 
 
 def test_the_model_judge_asks_one_constrained_question() -> None:
     fact = VerifiedFact(TAUGHT, ANSWER, 1, 0.0, 0.7, "confirmed")
-    backend = ScriptedBackend(['"yes"', '"no"'])
+    backend = ScriptedBackend(["Yes", "No", "yesterday"])
     judge = ModelJudge(backend)
     same, record = judge.same_need(ASKED, fact)
     assert same is True and record["model"] == "scripted"
     request = backend.requests[0]
     prompt = request["messages"][-1]["content"]
     assert TAUGHT in prompt and ANSWER in prompt and ASKED in prompt
-    assert request["schema"] == {"type": "string", "enum": ["yes", "no"]}
+    assert request["schema"] is None  # a grammar's lowercase "yes" distorts the odds
+    assert request["settings"].temperature == 0 and request["settings"].max_tokens <= 4
     assert judge.same_need(ASKED, fact)[0] is False
+    assert judge.same_need(ASKED, fact)[0] is False  # "yesterday" is not "yes"
 
 
 # -- which model judges -------------------------------------------------------------------------
@@ -209,7 +211,7 @@ def test_a_named_judge_that_is_not_installed_says_how_to_get_it(tmp_path) -> Non
 
 @pytest.mark.real_model
 def test_the_model_judge_on_llama_cpp_says_yes_or_no(tmp_path) -> None:
-    """The real default model through llama.cpp's grammar: one word, yes or no, parsed. (It
+    """The real default model through llama.cpp: its first word is yes or no, parsed. (It
     judges no better than chance, measured; the 1.5B model that does is not installed in CI.)"""
     from models.discovery import default_chat_model
 
@@ -219,8 +221,9 @@ def test_the_model_judge_on_llama_cpp_says_yes_or_no(tmp_path) -> None:
         judge = ModelJudge(source)
         fact = VerifiedFact(TAUGHT, ANSWER, 1, 0.0, 0.7, "confirmed")
         same, record = judge.same_need("Which blood group am I?", fact)
-        assert record["raw_output"].strip().strip('"') in {"yes", "no"}
-        assert same is (record["raw_output"].strip().strip('"') == "yes")
+        word = record["raw_output"].strip().lower()
+        assert word.split()[0].strip(".,!") in {"yes", "no"}, word
+        assert same is (word.split()[0].strip(".,!") == "yes")
         assert record["model"] == source().info.name and record["completion_tokens"] <= 4
     finally:
         source.close()
