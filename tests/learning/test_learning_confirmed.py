@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 
+from agent_core.learning.memory import READ_TOOLS
 from agent_core.prompting import Passage
 from tests.fakes import call, final
 from tests.learning.fakes import cosine
@@ -68,7 +69,8 @@ def test_an_answer_from_tools_is_not_recalled_as_confirmed(world) -> None:
         "What is 6 times 7?", [call("calculator", expression="6*7"), final("It is 42.")]
     )
     world.learning.rate(first.id, up=True)
-    assert world.learning.feedback.confirmations("What is 6 times 7?", None, 0.5) == []
+    feedback = world.learning.feedback
+    assert feedback.confirmations("What is 6 times 7?", None, 0.5, READ_TOOLS) == []
 
 
 def test_a_changed_note_withdraws_the_confirmed_answer(world) -> None:
@@ -105,3 +107,39 @@ def test_down_rating_an_answer_given_from_a_confirmation_withdraws_it(world) -> 
     assert current is not None and not current.up and recalled.id in current.comment
     trace, backend = world.ask("What is my blood type?", [final("B positive.")])
     assert len(backend.requests) == 1 and trace.final_answer == "B positive."
+
+
+def test_an_answer_read_from_a_file_is_recalled_while_the_file_is_unchanged(world) -> None:
+    # "Which blood group am I?" after "What is my blood type?" answered by reading health.md
+    # and rated up: the answer stands as long as what it was read from does.
+    note = world.docs / "health.md"
+    note.write_text("Blood type: A negative.\n", encoding="utf-8")
+    past = time.time() - 60
+    os.utime(note, (past, past))
+    first, _ = world.ask(
+        "What is my blood type?",
+        [call("read_file", path=str(note)), final("Your blood type is A negative.")],
+    )
+    assert [s.tool_name for s in first.steps if s.tool_name] == ["read_file"]
+    world.learning.rate(first.id, up=True)
+    same, backend = world.ask("What is my blood type?", [])
+    assert backend.requests == []
+    assert same.final_answer.startswith("Your blood type is A negative. (the answer you rated")
+    note.write_text("Blood type: A negative. Donor card renewed.\n", encoding="utf-8")
+    again, backend = world.ask("What is my blood type?", [final("A negative.")])
+    assert "correction" not in again.extra and "corrections" not in again.extra
+
+
+def test_an_answer_that_also_wrote_a_note_is_not_recalled(world) -> None:
+    first, _ = world.ask(
+        "What is on my list?",
+        [
+            call("read_file", path=str(world.docs / "todo.md")),
+            call("write_note", title="list", text="Milk."),
+            final("Milk, and a call to Anna."),
+        ],
+    )
+    assert "write_note" in [s.tool_name for s in first.steps]
+    world.learning.rate(first.id, up=True)
+    feedback = world.learning.feedback
+    assert feedback.confirmations("What is on my list?", None, 0.5, READ_TOOLS) == []
