@@ -21,6 +21,7 @@ It prints how many of each the judge accepts and the time per judgement.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -76,8 +77,8 @@ def pairs(candidates: int) -> list[tuple[str, str, VerifiedFact]]:
         for i, need in enumerate(needs):
             if need.group == "outside":
                 continue
-            own = facts[i]
-            out.append(("own", need.paraphrase, own))
+            own = float(learnt[i] @ np.array(embedder.embed([need.paraphrase]))[0])
+            out.append(("own", need.paraphrase, dataclasses.replace(facts[i], similarity=own)))
             out += [("neighbours", need.paraphrase, f) for f in near(need.paraphrase, i)]
             out += [("first questions", need.question, f) for f in near(need.question, i)]
         for question, _ in CONTROLS + CLOSE_CONTROLS:
