@@ -85,12 +85,17 @@ def test_a_fact_the_judge_refuses_stays_out_and_is_shown_to_the_person(world) ->
     assert trace.extra["related_fact"]["question"] == TAUGHT  # the person still judges
 
 
-def test_the_nearest_fact_the_judge_accepts_is_taken(world) -> None:
+def _teach_two_in_the_judged_band(world) -> None:
+    """TAUGHT and NEIGHBOUR (the nearer) both below correction_similarity, above the floor."""
     _teach(world)
     _teach(world, NEIGHBOUR, "Thursday at 18:00.")
     near = sorted([cosine(world.embedder, TAUGHT, ASKED), cosine(world.embedder, NEIGHBOUR, ASKED)])
     _judged_ground(world, near[0])
     world.config.correction_similarity = near[1] + 0.05
+
+
+def test_the_nearest_fact_the_judge_accepts_is_taken(world) -> None:
+    _teach_two_in_the_judged_band(world)
     judge = _with_judge(world, FakeJudge({TAUGHT}))
     trace, backend = world.ask(ASKED, [final("A negative.")])
     assert [q for _, q in judge.asked] == [NEIGHBOUR, TAUGHT]  # nearest first, refused
@@ -99,11 +104,7 @@ def test_the_nearest_fact_the_judge_accepts_is_taken(world) -> None:
 
 
 def test_only_the_nearest_few_are_judged(world) -> None:
-    _teach(world)
-    _teach(world, NEIGHBOUR, "Thursday at 18:00.")
-    near = sorted([cosine(world.embedder, TAUGHT, ASKED), cosine(world.embedder, NEIGHBOUR, ASKED)])
-    _judged_ground(world, near[0])
-    world.config.correction_similarity = near[1] + 0.05
+    _teach_two_in_the_judged_band(world)
     world.config.judged_candidates = 1
     judge = _with_judge(world, FakeJudge(set()))
     world.ask(ASKED, [final("I do not know.")])
