@@ -53,6 +53,16 @@ def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
 
 @pytest.fixture(autouse=True)
+def no_installed_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learning judge is the 1.5B model when it is installed (``make judge``): a machine
+    that has it must not run it (1.1 GB) under tests that do not ask for it. The judge's own
+    tests import ``_judge_source`` itself."""
+    import agent_core.learning.loop
+
+    monkeypatch.setattr(agent_core.learning.loop, "_judge_source", lambda services: None)
+
+
+@pytest.fixture(autouse=True)
 def memory_keyring() -> MemoryKeyring:
     previous = keyring.get_keyring()
     backend = MemoryKeyring()

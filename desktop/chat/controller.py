@@ -110,6 +110,7 @@ def _informed_by(facts: list[dict[str, Any]]) -> tuple[str, str]:
     lines = [
         f'{"Rated up" if f.get("kind") == "confirmed" else "Corrected"}: "{f.get("question", "")}"'
         f" -> {f.get('answer', '')}"
+        + (f" (judged to answer this question by {f['judged_by']})" if f.get("judged_by") else "")
         for f in facts
     ]
     return (

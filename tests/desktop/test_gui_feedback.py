@@ -151,6 +151,9 @@ def test_markers_for_replayed_and_corrected_answers() -> None:
     trace.extra = {"corrections": [{"question": "Flour?", "answer": "Rye.", "kind": "confirmed"}]}
     label, tip = markers_for(trace)[0]
     assert label == "✓ Informed by an answer you rated up" and 'Rated up: "Flour?"' in tip
+    trace.extra["corrections"][0]["judged_by"] = "Qwen2.5 Coder 1.5B"
+    tip = markers_for(trace)[0][1]
+    assert tip.endswith('"Flour?" -> Rye. (judged to answer this question by Qwen2.5 Coder 1.5B)')
     trace.extra = {"correction": {"created_at": 0.0, "answer": "a", "kind": "confirmed"}}
     assert markers_for(trace)[0][0].startswith("✓ The answer you rated up on ")
 
