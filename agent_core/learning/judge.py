@@ -6,14 +6,13 @@ Between ``judged_fact_similarity`` and ``correction_similarity`` the same need i
 is our monthly rent?" for "How much is the allotment rent?", 0.72) stand at the same
 similarities, so a fact there goes to the model only when a judge says it answers the new
 question. Measured (docs/benchmarks.md, "Learning: the judge"): Qwen2.5 Coder 1.5B tells them
-apart (its own learnt answer accepted for 48 of 67 paraphrases, a neighbour's for 3, a control
-question's for none of 32); the default 0.5B model cannot (it gives every pair about the same
-odds), so the judge is the larger model when it is installed, and off otherwise.
+apart (its own learnt answer accepted for 47 of 67 paraphrases, a neighbour's for 2 of 65, a
+control question's for none of 22); the default 0.5B model cannot (it says no to all), so the
+judge is the larger model when it is installed, and off otherwise.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -23,8 +22,6 @@ from typing import Any, Protocol
 from agent_core.prompting import VerifiedFact, render
 from models.chat import ChatBackend, GenerationSettings
 from models.errors import JackdawError
-
-log = logging.getLogger("jackdaw.learning")
 
 SYSTEM = "You decide whether two questions ask for the same piece of information."
 
@@ -93,21 +90,23 @@ def judge_model(setting: str, models_dir: Path) -> tuple[Path, Callable[[], Path
             return models_dir / QWEN25_CODER_15B.filename, lambda: model_file(
                 QWEN25_CODER_15B, models_dir
             )
-        text = QWEN25_CODER_15B.name
-        if downloaded_file(catalogue_entry(text), models_dir) is None:
-            return None
-    if text.lower() in {entry.name for entry in CATALOGUE}:
-        path = downloaded_file(catalogue_entry(text), models_dir)
-        if path is None:
-            raise JackdawError(
-                f"The learning judge {text!r} is not installed.",
-                hint=f"Install it with: jackdaw models pull {text.lower()} "
-                '(or set [learning] judge_model = "off").',
-            )
-    else:
-        path = resolve_chat_model(text, models_dir)
-    found = path
-    return found, lambda: found
+        downloaded = downloaded_file(catalogue_entry(QWEN25_CODER_15B.name), models_dir)
+        return None if downloaded is None else _as_found(downloaded)
+    if text.lower() not in {entry.name for entry in CATALOGUE}:
+        return _as_found(resolve_chat_model(text, models_dir))
+    downloaded = downloaded_file(catalogue_entry(text), models_dir)
+    if downloaded is None:
+        raise JackdawError(
+            f"The learning judge {text!r} is not installed.",
+            hint=f"Install it with: jackdaw models pull {text.lower()} "
+            '(or set [learning] judge_model = "off").',
+        )
+    return _as_found(downloaded)
+
+
+def _as_found(path: Path) -> tuple[Path, Callable[[], Path]]:
+    """A file that is there already: nothing to do on first use."""
+    return path, lambda: path
 
 
 class JudgeBackend:

@@ -40,7 +40,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -150,8 +150,13 @@ def clear_nearest(
 def notes_unchanged(confirmation: Confirmation) -> bool:
     """The files the confirmed answer was read from are still as they were when it was
     asked (a changed note may say something else now: then the model reads it again)."""
+    return unchanged_since(map(Path, confirmation.paths), confirmation.asked_at)
+
+
+def unchanged_since(paths: Iterable[Path], moment: float) -> bool:
+    """None of ``paths`` was modified after ``moment`` (a path gone counts as changed)."""
     try:
-        return all(Path(p).stat().st_mtime <= confirmation.asked_at for p in confirmation.paths)
+        return all(p.stat().st_mtime <= moment for p in paths)
     except OSError:
         return False
 
@@ -327,9 +332,9 @@ class LearningMemory:
             tool = self._registry.get(name) if self._registry is not None else None
             try:
                 paths = tool.touched_paths(json.loads(arguments)) if tool is not None else None
-                if not paths or any(p.stat().st_mtime > confirmation.asked_at for p in paths):
-                    return False
-            except Exception:  # a path gone, or refused now: not the same read
+            except Exception:  # a path refused now: not the same read
+                return False
+            if not paths or not unchanged_since(paths, confirmation.asked_at):
                 return False
         return True
 
