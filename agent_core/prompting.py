@@ -122,6 +122,8 @@ class VerifiedFact:
         """The corrected (or confirmed) answer, saying where it comes from."""
         if self.kind == "confirmed":
             return f"{self.answer} (the answer you rated up on {self.date})"
+        if self.judged_by:  # asked in other words: say which question it corrected
+            return f'{self.answer} (your correction of {self.date}, to "{self.question}")'
         return f"{self.answer} (your correction of {self.date})"
 
     def to_dict(self) -> dict[str, Any]:

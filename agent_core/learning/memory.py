@@ -20,6 +20,8 @@ Before a run it recalls, for the question:
   the nearest of the ``judged_candidates`` nearest learnt facts, down to
   ``judged_fact_similarity``, that it says answers this question ("Which blood group am I?"
   for "What is my blood type?", 0.71; not "What is our monthly rent?" for the allotment's);
+  a correction the judge accepts (so placed, or anchored and also judged) is said as the
+  answer, in the user's own words, when the questions agree on their names and numbers;
 * when no fact goes to the model, the nearest learnt one, at least ``related_fact_similarity``
   similar and ``related_fact_margin`` clear of the next: shown to the person beside the answer
   ("You taught me ..."), who can tell the same need from a neighbouring one where the model
@@ -276,18 +278,13 @@ class LearningMemory:
         calls: list[dict[str, Any]] = []  # model calls made here go on the trace
         facts = [f for f in learnt if f.similarity >= config.correction_similarity][:MAX_FACTS]
         if not facts and passages:
-            facts = self._anchored(learnt, passages[0])
+            facts = self._anchored(question, learnt, passages[0], calls)
         if not facts:
             facts = self._judged(question, learnt, calls)
         corrected = any(f.kind == "correction" for f in facts)
         best = facts[0] if facts else None
-        if (
-            best is not None
-            and not best.anchored_in  # shown by its note: the model reads it, never alone
-            and best.similarity >= config.correction_strong_similarity
-            and terms_agree(question, best.question)
-        ):
-            return Recall(facts=facts, answer=best)
+        if best is not None and self._says_it(question, best):
+            return Recall(facts=facts, answer=best, extra=self._calls(calls))
         similar = self.experiences.similar(question, vector, config.experience_similarity)
         # A question whose answer the user corrected is answered from the correction, never
         # by replaying a plan: the plan may be what produced the wrong answer.
@@ -295,9 +292,29 @@ class LearningMemory:
         guidance = [Guidance(e.task_template, e.workflow, e.id, round(s, 4)) for e, s in similar]
         if plan is not None:  # the workflow of the script being replayed comes first
             guidance.sort(key=lambda g: g.experience_id != plan.experience.id)
-        extra = {"learning_calls": calls} if calls else {}
         related = None if facts else self._related(learnt)
-        return Recall(facts=facts, guidance=guidance, plan=plan, extra=extra, related=related)
+        return Recall(
+            facts=facts, guidance=guidance, plan=plan, extra=self._calls(calls), related=related
+        )
+
+    @staticmethod
+    def _calls(calls: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"learning_calls": calls} if calls else {}
+
+    def _says_it(self, question: str, best: VerifiedFact) -> bool:
+        """``best`` *is* the answer, said without the model: when the two questions agree on
+        their names and numbers, and it is at least ``correction_strong_similarity`` similar,
+        or it is a correction the judge said answers this question. The user's own words are
+        said as they gave them; read by the model, a correction that holds a time and a date
+        lost the time ("How fast did I run the most recent Riverside 10k?" -> "on 8 March
+        2026", from "52:14, on 8 March 2026."). An up-rated answer the judge placed goes to the
+        model: it was the model's own reading (12 of 12 right, measured), and one shown only
+        by its note is read by the model, never said alone."""
+        if not terms_agree(question, best.question):
+            return False
+        if best.judged_by:
+            return best.kind == "correction"
+        return not best.anchored_in and best.similarity >= self.config.correction_strong_similarity
 
     def _related(self, learnt: list[VerifiedFact]) -> VerifiedFact | None:
         """The nearest learnt fact, when it stands ``related_fact_margin`` clear of the next and
@@ -338,9 +355,16 @@ class LearningMemory:
                 return False
         return True
 
-    def _anchored(self, learnt: list[VerifiedFact], top: Passage) -> list[VerifiedFact]:
+    def _anchored(
+        self,
+        question: str,
+        learnt: list[VerifiedFact],
+        top: Passage,
+        calls: list[dict[str, Any]],
+    ) -> list[VerifiedFact]:
         """The nearest learnt fact, when it is a correction, stands clear of the next (by
-        ``anchored_fact_margin``) and ``top``, the passage ranked first, holds its answer."""
+        ``anchored_fact_margin``) and ``top``, the passage ranked first, holds its answer.
+        With a judge, it is asked too: a correction it accepts is said as the answer."""
         config = self.config
         best = clear_nearest(learnt, config.anchored_fact_similarity, config.anchored_fact_margin)
         # Only a correction: it says the model misread this note, and will again in other
@@ -349,7 +373,8 @@ class LearningMemory:
         # up-rated answer; "What is our flight number to Lisbon?" got the trip's dates).
         if best is None or best.kind != "correction" or not anchored(best.answer, top):
             return []
-        return [dataclasses.replace(best, anchored_in=top.source)]
+        best = dataclasses.replace(best, anchored_in=top.source)
+        return [self._judge(question, best, calls) or best]
 
     def _judged(
         self, question: str, learnt: list[VerifiedFact], calls: list[dict[str, Any]]
@@ -358,21 +383,30 @@ class LearningMemory:
         ``judged_fact_similarity`` similar) that the judge says answers ``question``
         (:mod:`agent_core.learning.judge`: similarity alone cannot tell the same need in other
         words from a neighbouring one down there)."""
-        judge, config = self.judge, self.config
-        if judge is None:
-            return []
-        near = [f for f in learnt if f.similarity >= config.judged_fact_similarity]
-        for fact in near[: config.judged_candidates]:
-            try:
-                same, record = judge.same_need(question, fact)
-            except JackdawError as exc:  # no judge today (its model is gone): answer anyway
-                log.warning("the learning judge is off for this session: %s", exc)
-                self.judge = None
-                return []
-            calls.append(record)
-            if same:
-                return [dataclasses.replace(fact, judged_by=str(record.get("model", "")))]
+        near = [f for f in learnt if f.similarity >= self.config.judged_fact_similarity]
+        for fact in near[: self.config.judged_candidates]:
+            if self.judge is None:
+                break
+            accepted = self._judge(question, fact, calls)
+            if accepted is not None:
+                return [accepted]
         return []
+
+    def _judge(
+        self, question: str, fact: VerifiedFact, calls: list[dict[str, Any]]
+    ) -> VerifiedFact | None:
+        """``fact``, marked judged, when the judge says it answers ``question``; else None
+        (also with no judge, or one whose model failed: it is off for the session then)."""
+        if self.judge is None:
+            return None
+        try:
+            same, record = self.judge.same_need(question, fact)
+        except JackdawError as exc:  # no judge today (its model is gone): answer anyway
+            log.warning("the learning judge is off for this session: %s", exc)
+            self.judge = None
+            return None
+        calls.append(record)
+        return dataclasses.replace(fact, judged_by=str(record.get("model", ""))) if same else None
 
     def _plan(
         self,

@@ -84,10 +84,14 @@ def markers_for(trace: Trace) -> list[tuple[str, str]]:
                 )
             )
         else:
+            judged = correction.get("judged_by")
             out.append(
                 (
                     f"✓ Your correction{' of ' + date if date else ''}",
-                    "Answered with the answer you gave when you corrected this question",
+                    f'Answered with the answer you gave when you corrected "'
+                    f'{correction.get("question", "")}", judged to ask the same by {judged}'
+                    if judged
+                    else "Answered with the answer you gave when you corrected this question",
                 )
             )
     elif extra.get("corrections"):

@@ -689,11 +689,17 @@ def asked(
         all(s.tool_outcome["status"] == "ok" for s in calls if s.tool_outcome),
         trace.id,
         (trace.extra.get("correction") or {}).get("kind") == "confirmed",
-        anchored=any(f.get("anchored_in") for f in trace.extra.get("corrections", [])),
-        judged=any(f.get("judged_by") for f in trace.extra.get("corrections", [])),
+        anchored=any(f.get("anchored_in") for f in _facts_used(trace)),
+        judged=any(f.get("judged_by") for f in _facts_used(trace)),
         related=(related := (trace.extra.get("related_fact") or {}).get("answer", "")),
         related_right=bool(related) and check(related),
     )
+
+
+def _facts_used(trace: Trace) -> list[dict[str, Any]]:
+    """The learnt facts given to the model, and the one said as the answer."""
+    said = trace.extra.get("correction")
+    return [*trace.extra.get("corrections", []), *([said] if isinstance(said, dict) else [])]
 
 
 def log(text: str) -> None:

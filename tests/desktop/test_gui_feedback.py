@@ -156,6 +156,11 @@ def test_markers_for_replayed_and_corrected_answers() -> None:
     assert tip.endswith('"Flour?" -> Rye. (judged to answer this question by Qwen2.5 Coder 1.5B)')
     trace.extra = {"correction": {"created_at": 0.0, "answer": "a", "kind": "confirmed"}}
     assert markers_for(trace)[0][0].startswith("✓ The answer you rated up on ")
+    trace.extra = {"correction": {"question": "Flour?", "answer": "Rye.", "judged_by": "Qwen"}}
+    assert markers_for(trace)[0][1] == (
+        'Answered with the answer you gave when you corrected "Flour?", judged to ask the same '
+        "by Qwen"
+    )
 
 
 def test_the_learning_page_shows_the_refinement_schedule(qtbot, make_app) -> None:

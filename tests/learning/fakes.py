@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from agent_core.prompting import VerifiedFact
 from models.chat import ChatResult, GenerationSettings, Message, TextCallback, ToolSpec
+from models.errors import JackdawError
 from models.gguf_info import ModelInfo
 from tests.fakes import HERMES_TEMPLATE, call, final, prompt_tokens
 
@@ -122,3 +124,18 @@ class ExemplarBackend:
 
 def outputs_json(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return [call(t, **a) for t, a in calls]
+
+
+class FakeJudge:
+    """Says yes to the learnt questions in ``yes``; records what it was asked."""
+
+    def __init__(self, yes: set[str], fail: bool = False) -> None:
+        self.yes = yes
+        self.fail = fail
+        self.asked: list[tuple[str, str]] = []
+
+    def same_need(self, question: str, fact: VerifiedFact) -> tuple[bool, dict[str, Any]]:
+        self.asked.append((question, fact.question))
+        if self.fail:
+            raise JackdawError("The judge's model file is gone.")
+        return fact.question in self.yes, {"purpose": "same_need", "model": "judge-model"}

@@ -10,7 +10,7 @@ import pytest
 
 from agent_core.prompting import Passage
 from tests.fakes import final
-from tests.learning.fakes import cosine
+from tests.learning.fakes import FakeJudge, cosine
 
 QUESTION = "What is the code of my bike's D-lock?"
 CORRECT = "1937, the last four digits of the frame number."
@@ -187,3 +187,25 @@ def test_a_question_with_a_learnt_fact_is_answered_from_it_without_tools(world, 
     trace, backend = world.ask(task, [final("Done.")], retriever=weak)
     assert trace.extra["corrections"] and backend.requests[0]["text_only"] is False
     assert "answered_from_facts" not in trace.extra
+
+
+def test_an_anchored_correction_the_judge_accepts_is_said(world, bike) -> None:
+    asked = "Which combination opens the D-lock on my bike?"  # names what QUESTION names
+    _teach(world, bike)
+    _between(world, cosine(world.embedder, QUESTION, asked))
+    world.learning.memory.judge = FakeJudge({QUESTION})
+    trace, backend = world.ask(asked, [], retriever=Ranked(bike))
+    assert backend.requests == []
+    assert trace.final_answer.startswith(f"{CORRECT} (your correction of ")
+    assert trace.extra["correction"]["anchored_in"] == "bike.md"
+
+
+def test_an_anchored_correction_the_judge_refuses_is_still_read(world, bike) -> None:
+    _teach(world, bike)
+    _between(world, cosine(world.embedder, QUESTION, PARAPHRASE))
+    judge = FakeJudge(set())
+    world.learning.memory.judge = judge
+    trace, backend = world.ask(PARAPHRASE, [final("1937.")], retriever=Ranked(bike))
+    assert judge.asked == [(PARAPHRASE, QUESTION)]
+    assert len(backend.requests) == 1 and "correction" not in trace.extra
+    assert trace.extra["corrections"][0]["anchored_in"] == "bike.md"

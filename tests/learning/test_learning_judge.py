@@ -5,7 +5,6 @@ need in other words and a neighbouring need stand at the same similarities there
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,27 +16,12 @@ from agent_core.services import Services
 from models.download import catalogue_entry, downloads_dir
 from models.errors import JackdawError
 from tests.fakes import ScriptedBackend, final
-from tests.learning.fakes import cosine
+from tests.learning.fakes import FakeJudge, cosine
 
 TAUGHT = "What is my blood type?"
 ANSWER = "A negative."
 ASKED = "Which blood group do I have, my type?"
 NEIGHBOUR = "Which blood group session do I have?"  # nearer to ASKED in words
-
-
-class FakeJudge:
-    """Says yes to the learnt questions in ``yes``; records what it was asked."""
-
-    def __init__(self, yes: set[str], fail: bool = False) -> None:
-        self.yes = yes
-        self.fail = fail
-        self.asked: list[tuple[str, str]] = []
-
-    def same_need(self, question: str, fact: VerifiedFact) -> tuple[bool, dict[str, Any]]:
-        self.asked.append((question, fact.question))
-        if self.fail:
-            raise JackdawError("The judge's model file is gone.")
-        return fact.question in self.yes, {"purpose": "same_need", "model": "judge-model"}
 
 
 def _teach(world, question: str = TAUGHT, answer: str = ANSWER) -> None:
@@ -70,7 +54,35 @@ def test_a_fact_the_judge_accepts_goes_to_the_model(world) -> None:
     assert trace.extra["learning_calls"] == [{"purpose": "same_need", "model": "judge-model"}]
     assert trace.extra["model_calls"] == 2  # the judge's call counts
     assert "related_fact" not in trace.extra  # it went to the model: nothing beside it
-    assert "correction" not in trace.extra  # below the strong similarity: never said alone
+    assert "correction" not in trace.extra  # an up-rated answer is read by the model, not said
+
+
+def _correct(world, question: str = TAUGHT, answer: str = ANSWER) -> None:
+    trace, _ = world.ask(question, [final("B positive.")])
+    world.learning.correct(trace.id, answer)
+
+
+def test_a_correction_the_judge_accepts_is_said_in_the_users_words(world) -> None:
+    _correct(world)
+    _judged_ground(world, cosine(world.embedder, TAUGHT, ASKED))
+    _with_judge(world, FakeJudge({TAUGHT}))
+    trace, backend = world.ask(ASKED, [])  # the chat model is not asked
+    assert backend.requests == []
+    date = trace.extra["correction"]["date"]
+    assert trace.final_answer == f'{ANSWER} (your correction of {date}, to "{TAUGHT}")'
+    assert trace.extra["correction"]["judged_by"] == "judge-model"
+    assert trace.extra["learning_calls"] == [{"purpose": "same_need", "model": "judge-model"}]
+    assert trace.extra["model_calls"] == 1  # the judgement only
+
+
+def test_a_judged_correction_naming_another_thing_goes_to_the_model(world) -> None:
+    asked = "Which blood group does Mara have, her type?"  # a name the taught one lacks
+    _correct(world)
+    _judged_ground(world, cosine(world.embedder, TAUGHT, asked))
+    _with_judge(world, FakeJudge({TAUGHT}))  # the judge errs: the model still reads it
+    trace, backend = world.ask(asked, [final("I do not know Mara's blood group.")])
+    assert len(backend.requests) == 1 and "correction" not in trace.extra
+    assert trace.extra["corrections"][0]["judged_by"] == "judge-model"
 
 
 def test_a_fact_the_judge_refuses_stays_out_and_is_shown_to_the_person(world) -> None:
