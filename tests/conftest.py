@@ -54,9 +54,9 @@ def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
 @pytest.fixture(autouse=True)
 def no_installed_judge(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The learning judge is the 1.5B model when it is installed (``make judge``): a machine
-    that has it must not run it (1.1 GB) under tests that do not ask for it. The judge's own
-    tests import ``_judge_source`` itself."""
+    """The learning judge is the 1.5B model when it is installed (``make setup`` installs it):
+    tests that do not ask for it must not run it (1.1 GB). The judge's own tests import
+    ``_judge_source`` itself."""
     import agent_core.learning.loop
 
     monkeypatch.setattr(agent_core.learning.loop, "_judge_source", lambda services: None)

@@ -113,9 +113,15 @@ class JudgeBackend:
     """The judge's own model, loaded on first use (a short context: one question pair)."""
 
     def __init__(
-        self, locate: Callable[[], Path], *, n_threads: int = 0, gpu_layers: str | int = "auto"
+        self,
+        locate: Callable[[], Path],
+        *,
+        n_threads: int = 0,
+        gpu_layers: str | int = "auto",
+        path: Path | None = None,
     ) -> None:
         self.locate = locate
+        self.path = path  # where it is (or will be, once joined): for the Learning panel
         self._n_threads = n_threads
         self._gpu_layers = gpu_layers
         self._backend: ChatBackend | None = None

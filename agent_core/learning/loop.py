@@ -306,6 +306,25 @@ class Learning:
         scheduler = self._scheduler or self.scheduler()
         return scheduler.status()
 
+    def judge_status(self) -> str:
+        """Who judges whether what the user taught answers a question asked in other words,
+        in a line for the Learning panel (and what to do when nobody does)."""
+        setting = self.config.judge_model.strip().lower()
+        if "memory" in vars(self) and self.memory.judge is None and self._judge is not None:
+            return "Questions in other words: the judge is off for this session (its model failed)"
+        if isinstance(self._judge, JudgeBackend):
+            name = self._judge.path.name if self._judge.path is not None else "its model"
+            return f"Questions in other words: judged by {name}"
+        if self._judge is not None:
+            return "Questions in other words: judged by the chat model"
+        if setting in ("", "off"):
+            return 'Questions in other words: not judged ([learning] judge_model = "off")'
+        return (
+            "Questions in other words: no judge installed, so what you taught reaches only "
+            "questions asked nearly the same way (add one: jackdaw models pull "
+            "qwen2.5-coder-1.5b)"
+        )
+
     # -- prompt versions -------------------------------------------------------------------------
     def prompt_versions(self) -> list[PromptVersion]:
         return self.versions.all()
@@ -357,7 +376,7 @@ def _judge_source(services: Services) -> Callable[[], ChatBackend] | None:
     path, locate = found
     if model.backend == "local" and path.resolve() == _chat_model_path(services):
         return lambda: services.chat_backend  # one model in memory, not two
-    return JudgeBackend(locate, n_threads=model.n_threads, gpu_layers=model.gpu_layers)
+    return JudgeBackend(locate, n_threads=model.n_threads, gpu_layers=model.gpu_layers, path=path)
 
 
 def _chat_model_path(services: Services) -> Path | None:

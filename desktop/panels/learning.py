@@ -108,7 +108,7 @@ class LearningController(QObject):
                 "runs": rows,
                 "marks": self.learning.feedback_marks(),
             }
-            for name in ("experiences", "lessons", "prompt_versions", "schedule"):
+            for name in ("experiences", "lessons", "prompt_versions", "schedule", "judge_status"):
                 try:
                     out[name] = getattr(self.learning, name)()
                 except Unavailable as exc:
@@ -146,6 +146,8 @@ class LearningController(QObject):
             page.refine.setToolTip("Arrives with the learning engine.")
         schedule = data["schedule"]
         page.schedule.setText("" if isinstance(schedule, Exception) else schedule_text(schedule))
+        judge = data["judge_status"]
+        page.judge.setText("" if isinstance(judge, Exception) else judge)
         self._fill_experiences(data["experiences"])
         self._fill_lessons(data["lessons"])
         self._fill_versions(data["prompt_versions"])

@@ -143,6 +143,10 @@ class LearningAdapter:
         """The idle refinement schedule: next run, last run and its result."""
         return dict(self._call("refinement_schedule"))
 
+    def judge_status(self) -> str:
+        """Who judges questions asked in other words (the learning judge), in a line."""
+        return str(self._call("judge_status"))
+
     def export(self, path: str, fmt: str) -> str:
         result = as_dict(self._call("export", path, fmt))
         return f"Wrote {result.get('rows', 'the')} {fmt} records to {result.get('path', path)}."

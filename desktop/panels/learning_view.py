@@ -319,6 +319,9 @@ class LearningPage(QWidget):
         self.schedule = muted_label()  # the idle refinement: next run, last run, its result
         self.schedule.setWordWrap(True)
         layout.addWidget(self.schedule)
+        self.judge = muted_label()  # who judges questions asked in other words
+        self.judge.setWordWrap(True)
+        layout.addWidget(self.judge)
         self.tabs = QTabWidget()
         self.runs = RunsTab()
         self.experiences = ListTab(

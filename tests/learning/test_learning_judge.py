@@ -5,6 +5,7 @@ need in other words and a neighbouring need stand at the same similarities there
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,6 +243,37 @@ def test_the_model_judge_on_llama_cpp_says_yes_or_no(tmp_path) -> None:
         source.close()
 
 
+@pytest.mark.real_model
+def test_the_installed_judge_tells_the_same_need_from_a_neighbouring_one(
+    shared_models_dir,
+) -> None:
+    """The 1.5B judge that ``make setup`` installs, joined from its PyPI parts and run through
+    llama.cpp: the blood group is the blood type; the flat's monthly rent is not the
+    allotment's (0.72 similar, nearer than the flat's own, 0.67)."""
+    found = judge_model("auto", shared_models_dir)
+    if found is None:
+        pytest.skip("the judge is not installed (make setup EXTRAS=test,packaging left it out)")
+    source = JudgeBackend(found[1], n_threads=2)
+    try:
+        judge = ModelJudge(source)
+        blood = VerifiedFact(TAUGHT, "Your blood type is A negative.", 1, 0.0, 0.71, "confirmed")
+        allotment = VerifiedFact(
+            "How much is the allotment rent?",
+            "The allotment rent is £48 a year, due by 1 March.",
+            2,
+            0.0,
+            0.72,
+            "confirmed",
+        )
+        said = judge.same_need("Which blood group am I?", blood)
+        assert said[0], said[1]["raw_output"]
+        said = judge.same_need("What is our monthly rent?", allotment)
+        assert not said[0], said[1]["raw_output"]
+        assert said[1]["model"] == source().info.name
+    finally:
+        source.close()
+
+
 def test_auto_joins_the_judge_from_its_installed_parts_only_when_first_needed(
     tmp_path, monkeypatch
 ) -> None:
@@ -257,3 +289,20 @@ def test_auto_joins_the_judge_from_its_installed_parts_only_when_first_needed(
     assert joined == []  # nothing joined or checked yet
     found[1]()
     assert joined == [QWEN25_CODER_15B]
+
+
+def test_the_learning_panel_line_says_who_judges(tmp_path, monkeypatch) -> None:
+    from agent_core.learning.loop import Learning
+
+    def status(judge: Any, setting: str = "auto") -> str:
+        config = Config()
+        config.learning.judge_model = setting
+        learning = Learning(None, None, config.learning, embedder=lambda: None, judge=judge)
+        return learning.judge_status()
+
+    gguf = tmp_path / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    judged = status(JudgeBackend(lambda: gguf, path=gguf))
+    assert judged == f"Questions in other words: judged by {gguf.name}"
+    assert "the chat model" in status(lambda: ScriptedBackend([]), "chat")
+    assert '"off"' in status(None, "off")
+    assert "no judge installed" in status(None)
