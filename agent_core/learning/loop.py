@@ -313,8 +313,10 @@ class Learning:
         if "memory" in vars(self) and self.memory.judge is None and self._judge is not None:
             return "Questions in other words: the judge is off for this session (its model failed)"
         if isinstance(self._judge, JudgeBackend):
-            name = self._judge.path.name if self._judge.path is not None else "its model"
-            return f"Questions in other words: judged by {name}"
+            from models.library import name_from_filename
+
+            path = self._judge.path
+            return f"Questions in other words: judged by {name_from_filename(path or 'a model')}"
         if self._judge is not None:
             return "Questions in other words: judged by the chat model"
         if setting in ("", "off"):

@@ -302,7 +302,7 @@ def test_the_learning_panel_line_says_who_judges(tmp_path, monkeypatch) -> None:
 
     gguf = tmp_path / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     judged = status(JudgeBackend(lambda: gguf, path=gguf))
-    assert judged == f"Questions in other words: judged by {gguf.name}"
+    assert judged == "Questions in other words: judged by Qwen2.5 Coder 1.5B Instruct · Q4_K_M"
     assert "the chat model" in status(lambda: ScriptedBackend([]), "chat")
     assert '"off"' in status(None, "off")
     assert "no judge installed" in status(None)
