@@ -487,6 +487,7 @@ class KnowledgeController(QObject):
         self.page.show_progress(None)
         if self.folders:  # no folder is "indexing" any more, before the refresh comes back
             self.page.set_folders(self.folders, self.indexing, *self._watch_state())
+        self._emit_state()  # nor is the status bar left saying "Indexing 4 of 4"
 
     def set_paused(self, paused: bool) -> None:
         if paused:

@@ -306,3 +306,7 @@ def test_the_learning_panel_line_says_who_judges(tmp_path, monkeypatch) -> None:
     assert "the chat model" in status(lambda: ScriptedBackend([]), "chat")
     assert '"off"' in status(None, "off")
     assert "no judge installed" in status(None)
+    config = Config()
+    failed = Learning(None, None, config.learning, embedder=lambda: None, judge=lambda: None)
+    failed.memory.judge = None  # what a judge whose model failed leaves behind
+    assert "off for this session" in failed.judge_status()
