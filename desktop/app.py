@@ -182,6 +182,8 @@ class Jackdaw(QObject):
         if engine is not None:
             self.refinement = engine.scheduler()
             self.refinement.start()
+            if seams.has_capability(engine, "prepare_judge"):  # not at the first judgement
+                self.tasks.run(engine.prepare_judge, name="prepare the learning judge")
 
     def _model_failed(self, exc: BaseException) -> None:
         self.models.model_state(f"It could not be loaded: {error_text(exc)}", "error")

@@ -306,6 +306,13 @@ class Learning:
         scheduler = self._scheduler or self.scheduler()
         return scheduler.status()
 
+    def prepare_judge(self) -> None:
+        """Join and check the judge's model file ahead of its first judgement (the app calls
+        this in a worker once the chat model is loaded): checking 1.1 GB takes ~3 s, joining it
+        the first time ~8 s more, which the first judged question would otherwise wait for."""
+        if isinstance(self._judge, JudgeBackend):
+            self._judge.locate()
+
     def judge_status(self) -> str:
         """Who judges whether what the user taught answers a question asked in other words,
         in a line for the Learning panel (and what to do when nobody does)."""

@@ -105,7 +105,8 @@ def step_html(step: Any, check: dict[str, Any] | None = None) -> str:
             f"<p style='color:{colour};font-weight:600'>Replay: {html.escape(verdict)}</p>"
         )
     prompt = "\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in step.messages or [])
-    parts.append(_block("Prompt", prompt or "(none: replayed without a model call)"))
+    no_call = "(none: no model call: a replayed step, or what you taught said as the answer)"
+    parts.append(_block("Prompt", prompt or no_call))
     parts.append(_block("Raw output", step.raw_output or ""))
     if step.tool_name:
         args = json.dumps(step.tool_args, ensure_ascii=False, indent=2, default=str)

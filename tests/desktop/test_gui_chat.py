@@ -154,9 +154,16 @@ def test_the_window_is_usable_while_the_model_loads(qtbot, make_app) -> None:
     assert last_card(app).text() == "Hello."
 
 
-def test_refinement_schedule_starts_with_the_model_and_stops_at_exit(qtbot, make_app) -> None:
+def test_refinement_schedule_starts_with_the_model_and_stops_at_exit(
+    qtbot, make_app, monkeypatch
+) -> None:
+    from agent_core.learning.loop import Learning
+
+    prepared: list[Learning] = []
+    monkeypatch.setattr(Learning, "prepare_judge", lambda self: prepared.append(self))
     app = make_app([])
     app._model_loaded(app.services.chat_backend.info)
+    qtbot.waitUntil(lambda: len(prepared) == 1, timeout=5_000)  # the judge's file, in a worker
     schedule = app.refinement
     assert schedule is not None and schedule.scheduler.running
     assert schedule.scheduler.get_job(schedule.JOB_ID) is not None

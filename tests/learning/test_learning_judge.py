@@ -310,3 +310,16 @@ def test_the_learning_panel_line_says_who_judges(tmp_path, monkeypatch) -> None:
     failed = Learning(None, None, config.learning, embedder=lambda: None, judge=lambda: None)
     failed.memory.judge = None  # what a judge whose model failed leaves behind
     assert "off for this session" in failed.judge_status()
+
+
+def test_the_judge_is_prepared_ahead_of_its_first_judgement(tmp_path) -> None:
+    from agent_core.learning.loop import Learning
+
+    located: list[Path] = []
+    gguf = tmp_path / "judge.gguf"
+    source = JudgeBackend(lambda: located.append(gguf) or gguf, path=gguf)
+    learning = Learning(None, None, Config().learning, embedder=lambda: None, judge=source)
+    learning.prepare_judge()
+    assert located == [gguf]  # joined and checked; the model itself is not loaded yet
+    assert source._backend is None
+    Learning(None, None, Config().learning, embedder=lambda: None).prepare_judge()  # no judge
