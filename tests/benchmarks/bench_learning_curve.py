@@ -750,6 +750,8 @@ def build_services(home: Path, args: argparse.Namespace) -> tuple[Services, Path
     if args.model:
         config.model.path = args.model
     config.learning.judge_model = args.judge
+    if args.judged_candidates is not None:
+        config.learning.judged_candidates = args.judged_candidates
     services = Services(paths, config)
     services.confirmer = AllowWrites()
     return services, notes
@@ -784,6 +786,7 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         figures["model"] = recorded_model_label(services.chat_backend.info.to_dict())
         figures["threads"] = args.threads
         figures["judge"] = args.judge
+        figures["judged_candidates"] = services.config.learning.judged_candidates
         log(f"indexed the notes in {time.perf_counter() - t0:.1f} s; model {figures['model']}")
 
         def put(phase: str, kind: str, group: str, question: str, check: Check) -> Asked:
@@ -1246,6 +1249,13 @@ def main(argv: list[str] | None = None) -> int:
         default="off",
         metavar="MODEL",
         help="[learning] judge_model: a GGUF path or a catalogue name (default: off)",
+    )
+    parser.add_argument(
+        "--judged-candidates",
+        type=int,
+        default=None,
+        metavar="N",
+        help="[learning] judged_candidates: how many nearest learnt facts the judge is asked about",
     )
     parser.add_argument("--tasks", type=int, default=None, help="only the first N tasks")
     parser.add_argument(
